@@ -1,0 +1,39 @@
+# Two commands: `make run` (prepare data, train a first model, start the bot) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install prepare train lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Install, download + verify the dataset, load the catalog, train a first model if none, start the bot.
+run: $(STAMP)
+	$(PY) -m bot
+
+## Everything except starting the bot (what `make run` does before it needs the token).
+prepare: $(STAMP)
+	$(PY) -m bot --prepare-only
+
+train: $(STAMP)
+	$(PY) train.py
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The recommender: datasets, storage, models, training, serving. Never imports discord."""

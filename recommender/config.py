@@ -1,0 +1,165 @@
+"""Settings from the environment and `.env`, validated once in ``main()`` and passed down.
+
+Nothing here runs at import time: tests build :class:`Settings` from a plain mapping and need no
+``.env`` file. The bot token is wrapped in :class:`Secret` so that it never shows up in a ``repr``,
+a log line or a traceback's locals.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recommender.types import DATASETS
+
+__all__ = ["ConfigError", "Secret", "Settings"]
+
+GROUPLENS_BASE_URL = "https://files.grouplens.org/datasets/movielens"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+class Secret:
+    """A string that refuses to be printed. Use :meth:`get` at the single place that needs it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self):  # never pickle the token into a worker process by accident
+        raise TypeError("Secret values cannot be pickled")
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None, *, minimum: int | None = None) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not value > minimum:  # also rejects NaN
+        raise ConfigError(f"{name} must be greater than {minimum}, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the bot, the service and the trainer are configured with."""
+
+    discord_token: Secret = field(default_factory=lambda: Secret(""))
+    data_dir: Path = Path("data")
+    movielens_dataset: str = "ml-latest-small"
+    movielens_mirror: str | None = None
+    movielens_path: Path | None = None
+    dev_guild_id: int | None = None
+    admin_role_id: int | None = None
+    retrain_interval_hours: float = 6.0
+    retrain_min_new_ratings: int = 50
+    log_level: str = "INFO"
+
+    # Derived locations: all state lives under data_dir.
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "bot.sqlite3"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "datasets"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def dataset_base_url(self) -> str:
+        return (self.movielens_mirror or GROUPLENS_BASE_URL).rstrip("/")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: Path | str | None = ".env") -> Settings:
+        """Build settings from ``env`` (default: ``os.environ`` over the values of ``dotenv``).
+
+        Values already in the environment win over ``.env``, as python-dotenv does by default.
+        """
+        if env is None:
+            merged: dict[str, str] = {}
+            if dotenv is not None and Path(dotenv).is_file():
+                from dotenv import dotenv_values
+
+                merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+            merged.update(os.environ)
+            env = merged
+
+        dataset = env.get("MOVIELENS_DATASET", "").strip() or "ml-latest-small"
+        if dataset not in DATASETS:
+            known = ", ".join(sorted(DATASETS))
+            raise ConfigError(f"MOVIELENS_DATASET={dataset!r} is not a MovieLens dataset I know; use one of {known}")
+
+        mirror = env.get("MOVIELENS_MIRROR", "").strip() or None
+        if mirror and not mirror.startswith(("http://", "https://", "file://")):
+            raise ConfigError(f"MOVIELENS_MIRROR must be an http(s):// or file:// URL, got {mirror!r}")
+
+        local = env.get("MOVIELENS_PATH", "").strip() or None
+        local_path = Path(local).expanduser() if local else None
+        if local_path is not None and not local_path.exists():
+            raise ConfigError(f"MOVIELENS_PATH={local!r} does not exist (give a dataset folder or zip)")
+
+        level = (env.get("LOG_LEVEL", "").strip() or "INFO").upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {level!r}")
+
+        token = env.get("DISCORD_TOKEN", "").strip()
+        if token and (any(c.isspace() for c in token) or len(token) < 50):
+            # Never echo the value: a mangled token is still mostly a secret.
+            raise ConfigError(
+                "DISCORD_TOKEN does not look like a bot token (too short or contains spaces); "
+                "copy it again from the Developer Portal -> your app -> Bot -> Reset Token"
+            )
+
+        return cls(
+            discord_token=Secret(token),
+            data_dir=Path(env.get("BOT_DATA_DIR", "").strip() or "data").expanduser(),
+            movielens_dataset=dataset,
+            movielens_mirror=mirror,
+            movielens_path=local_path,
+            dev_guild_id=_int(env, "DEV_GUILD_ID", None, minimum=1),
+            admin_role_id=_int(env, "ADMIN_ROLE_ID", None, minimum=1),
+            retrain_interval_hours=_float(env, "RETRAIN_INTERVAL_HOURS", 6.0),
+            retrain_min_new_ratings=_int(env, "RETRAIN_MIN_NEW_RATINGS", 50, minimum=1) or 50,
+            log_level=level,
+        )

@@ -1,0 +1,49 @@
+"""Domain errors. The bot turns each into one polite ephemeral message (bot/errors.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from recommender.types import Movie, RatingScale
+
+
+class RecommenderError(Exception):
+    """Base class: ``str(error)`` is a message fit to show a member."""
+
+
+class UnknownMovie(RecommenderError):
+    def __init__(self, query: str, suggestions: Sequence[Movie] = ()) -> None:
+        self.query = query
+        self.suggestions = list(suggestions)
+        shown = query if len(query) <= 80 else query[:77] + "..."
+        msg = f"I couldn't find a movie called “{shown}”."
+        if self.suggestions:
+            msg += " Did you mean: " + "; ".join(m.display for m in self.suggestions[:5]) + "?"
+        super().__init__(msg)
+
+
+class InvalidStars(RecommenderError):
+    def __init__(self, stars: object, scale: RatingScale) -> None:
+        self.stars = stars
+        self.scale = scale
+        super().__init__(f"Stars must be {scale.describe()}; {stars!r} isn't one of them.")
+
+
+class NoModel(RecommenderError):
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("No trained model is available yet." + (f" {detail}" if detail else ""))
+
+
+class RetrainInProgress(RecommenderError):
+    def __init__(self) -> None:
+        super().__init__("A retrain is already running; I'll post its results when it finishes.")
+
+
+class StorageUnavailable(RecommenderError):
+    """The database refused a write (read-only file, full disk): nothing was changed."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(
+            "I couldn't save that right now (the database is not writable), so nothing was changed. "
+            "Please try again later." + (f" ({detail})" if detail else "")
+        )
