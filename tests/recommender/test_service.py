@@ -1,0 +1,398 @@
+"""RecommenderService: serving paths and their words, rating validation, fallbacks, hot reload, no TF."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recommender.errors import InvalidStars, RetrainInProgress, UnknownMovie
+from recommender.registry import Registry
+from recommender.service import RecommenderService, ServingPath
+from recommender.types import DATASETS
+
+from .service_fakes import (
+    CLUSTER_A,
+    CLUSTER_B,
+    CONTENT_ONLY,
+    FakeCatalog,
+    FakeStorage,
+    FakeWorker,
+    fake_loader,
+    make_model,
+    movies,
+    popularity,
+    publish,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+HALF = DATASETS["ml-latest-small"].scale
+WHOLE = DATASETS["ml-100k"].scale
+ALICE, BOB = 111_111_111_111_111_111, 222_222_222_222_222_222
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Registry:
+    return Registry(tmp_path / "models", loader=fake_loader)
+
+
+@pytest.fixture
+def storage() -> FakeStorage:
+    return FakeStorage()
+
+
+def make_service(storage, registry, *, scale=HALF, worker=None, reload_check_seconds=3600.0):
+    service = RecommenderService(
+        storage,
+        FakeCatalog(movies()),
+        registry,
+        scale,
+        popularity=popularity(),
+        worker=worker,
+        reload_check_seconds=reload_check_seconds,
+    )
+    service.reload_model()
+    return service
+
+
+@pytest.fixture
+def service(storage, registry) -> RecommenderService:
+    publish(registry, make_model("v1", trained_members={ALICE: CLUSTER_A}))
+    return make_service(storage, registry)
+
+
+# --------------------------------------------------------------------------------- serving paths
+
+
+async def test_trained_member_uses_learned_embedding(service, storage):
+    old = time.time() - 3600  # rated before the model was trained
+    for movie_id in CLUSTER_A[:3]:
+        await storage.upsert_rating(ALICE, movie_id, 5.0, 1, rated_at=old)
+    recs = await service.recommend(ALICE)
+    assert recs.path is ServingPath.TRAINED
+    assert recs.explanation == "based on your 3 ratings"
+    assert recs.model_version == "v1"
+    # the learned vector points at cluster A, so the unrated cluster-A movies come first
+    assert {p.movie.movie_id for p in recs.picks[:3]} <= set(CLUSTER_A[3:])
+
+
+async def test_rating_after_training_switches_to_fold_in(service, storage):
+    old = time.time() - 3600
+    await storage.upsert_rating(ALICE, CLUSTER_A[0], 5.0, 1, rated_at=old)
+    await service.rate(ALICE, CLUSTER_B[0], 5.0, 1)  # newer than the model
+    recs = await service.recommend(ALICE)
+    assert recs.path is ServingPath.FOLD_IN
+    assert recs.explanation == "based on your 2 ratings (learned just now)"
+
+
+async def test_new_member_is_folded_in_from_their_ratings(service):
+    for movie_id in CLUSTER_B[:4]:
+        await service.rate(BOB, movie_id, 5.0, 1)
+    for movie_id in CLUSTER_A[:4]:
+        await service.rate(BOB, movie_id, 1.0, 1)
+    recs = await service.recommend(BOB, k=3)
+    assert recs.path is ServingPath.FOLD_IN
+    assert recs.explanation == "based on your 8 ratings (learned just now)"
+    # the fold-in learned taste: the remaining cluster-B movies, not the popular cluster-A ones
+    assert {p.movie.movie_id for p in recs.picks} <= set(CLUSTER_B[4:])
+    assert all("I think you'd give it" in p.reason for p in recs.picks)
+    assert recs.picks[0].stars > (await service.predict(BOB, CLUSTER_A[5])).stars
+
+
+async def test_member_without_ratings_gets_popular_picks(service):
+    recs = await service.recommend(BOB, k=4)
+    assert recs.path is ServingPath.POPULARITY
+    assert recs.explanation == "popular picks: rate a few movies to personalise"
+    expected = sorted(popularity(), key=lambda m: -popularity()[m][2])[:4]
+    assert [p.movie.movie_id for p in recs.picks] == expected
+    assert "on average from" in recs.picks[0].reason
+
+
+async def test_no_model_means_popular_picks_said_plainly(storage, registry):
+    service = make_service(storage, registry)  # nothing published
+    await service.rate(ALICE, CLUSTER_B[0], 4.0, 1)
+    recs = await service.recommend(ALICE)
+    assert recs.path is ServingPath.POPULARITY
+    assert "isn't available" in recs.explanation
+    assert recs.model_version is None
+    assert CLUSTER_B[0] not in {p.movie.movie_id for p in recs.picks}
+    stats = await service.stats()
+    assert stats.model_status == "unavailable: no model has been published yet"
+
+
+async def test_movie_without_embedding_is_predicted_from_content(service):
+    await service.rate(BOB, CLUSTER_A[0], 5.0, 1)
+    prediction = await service.predict(BOB, CONTENT_ONLY)
+    assert prediction.path is ServingPath.CONTENT
+    assert "matched by genres and year" in prediction.explanation
+    model = service.model
+    user = model.fold_in([CLUSTER_A[0]], [5.0])
+    movie = next(m for m in movies() if m.movie_id == CONTENT_ONLY)
+    assert prediction.stars == pytest.approx(model.predict_content(user, movie.genres, movie.year))
+
+
+async def test_predict_already_rated_movie_answers_and_says_so(service):
+    await service.rate(BOB, CLUSTER_A[0], 4.5, 1)
+    prediction = await service.predict(BOB, CLUSTER_A[0])
+    assert prediction.path is ServingPath.FOLD_IN
+    assert prediction.rated == 4.5
+    assert prediction.explanation.endswith("you rated it 4.5★")
+    assert HALF.minimum <= prediction.stars <= HALF.maximum
+
+
+async def test_predict_without_ratings_uses_popularity(service):
+    prediction = await service.predict(BOB, CLUSTER_A[0])
+    assert prediction.path is ServingPath.POPULARITY
+    assert prediction.stars == pytest.approx(popularity()[CLUSTER_A[0]][2])
+    assert "rate a few movies to personalise" in prediction.explanation
+
+
+@pytest.mark.parametrize("who", ["trained", "fold_in", "popularity"])
+async def test_already_rated_movies_are_never_recommended(service, storage, who):
+    popular = sorted(popularity(), key=lambda m: -popularity()[m][2])
+    user = ALICE if who == "trained" else BOB
+    if who == "trained":
+        targets = CLUSTER_A[:6]  # exactly what the trained vector would rank first
+        for movie_id in targets:
+            await storage.upsert_rating(ALICE, movie_id, 4.0, None, rated_at=time.time() - 3600)
+    elif who == "fold_in":
+        targets = CLUSTER_A[:6]
+        for movie_id in targets:
+            await service.rate(BOB, movie_id, 5.0, None)
+    else:
+        targets = []
+    recs = await service.recommend(user, k=10)
+    assert recs.path.value == who
+    assert len(recs.picks) == 10
+    assert not {p.movie.movie_id for p in recs.picks} & set(targets)
+    if who == "popularity":
+        assert recs.picks[0].movie.movie_id == popular[0]
+
+
+async def test_similar_by_item_factors_and_genre_fallback(service):
+    picks = await service.similar(CLUSTER_A[0], k=3)
+    assert {p.movie.movie_id for p in picks} <= set(CLUSTER_A[1:])
+    assert "similarity" in picks[0].reason
+    fallback = await service.similar(CONTENT_ONLY, k=3)  # no embedding: popular movies sharing its genres
+    content_genres = set(next(m for m in movies() if m.movie_id == CONTENT_ONLY).genres)
+    assert fallback and all(content_genres & set(p.movie.genres) for p in fallback)
+    with pytest.raises(UnknownMovie):
+        await service.similar(999_999)
+
+
+# ----------------------------------------------------------------------------------- ratings
+
+
+@pytest.mark.parametrize("stars", [0, 5.5, 2.25, math.nan, math.inf, -1, True, "4"])
+async def test_bad_stars_are_rejected_and_nothing_is_stored(service, storage, stars):
+    with pytest.raises(InvalidStars):
+        await service.rate(ALICE, CLUSTER_A[0], stars, 1)
+    assert await storage.user_ratings(ALICE) == []
+
+
+async def test_stars_follow_the_dataset_scale(storage, registry):
+    whole = make_service(storage, registry, scale=WHOLE)
+    with pytest.raises(InvalidStars, match="whole stars"):
+        await whole.rate(ALICE, CLUSTER_A[0], 3.5, 1)
+    assert (await whole.rate(ALICE, CLUSTER_A[0], 3, 1)).stars == 3.0
+    half = make_service(FakeStorage(), registry, scale=HALF)
+    assert (await half.rate(ALICE, CLUSTER_A[0], 0.5, 1)).stars == 0.5
+
+
+async def test_rate_returns_previous_stars_and_count(service):
+    first = await service.rate(ALICE, CLUSTER_A[0], 3.0, 1)
+    assert (first.previous, first.n_ratings) == (None, 1)
+    second = await service.rate(ALICE, CLUSTER_A[0], 4.5, 2)
+    assert (second.stars, second.previous, second.n_ratings) == (4.5, 3.0, 1)
+    third = await service.rate(ALICE, CLUSTER_A[1], 2.0, 2)
+    assert third.n_ratings == 2 and third.movie.movie_id == CLUSTER_A[1]
+
+
+async def test_unknown_movie(service, storage):
+    for call in (service.rate(ALICE, 424_242, 4.0, 1), service.predict(ALICE, 424_242)):
+        with pytest.raises(UnknownMovie):
+            await call
+    assert await storage.user_ratings(ALICE) == []
+
+
+async def test_forget_deletes_only_that_member(service, storage):
+    for movie_id in CLUSTER_A[:3]:
+        await service.rate(ALICE, movie_id, 4.0, 1)
+        await service.rate(BOB, movie_id, 2.0, 1)
+    assert await service.forget(ALICE) == 3
+    assert await service.ratings(ALICE) == []
+    assert [r.stars for _, r in await service.ratings(BOB)] == [2.0, 2.0, 2.0]
+    assert (await service.recommend(ALICE)).path is ServingPath.POPULARITY
+
+
+# --------------------------------------------------------------------------- fallback and reload
+
+
+async def test_corrupt_model_falls_back_to_popularity(storage, registry):
+    publish(registry, make_model("v1"))
+    folder = registry.path("v1")
+    (folder / "serving.npz").write_bytes(b"not an npz")
+    service = make_service(storage, registry)
+    recs = await service.recommend(ALICE)
+    assert recs.path is ServingPath.POPULARITY and recs.model_version is None
+    stats = await service.stats()
+    assert stats.model_status.startswith("unavailable: ")
+    assert "corrupt" in stats.model_status
+    assert stats.model_version is None
+
+
+async def test_missing_version_folder_falls_back_to_popularity(storage, registry, caplog):
+    publish(registry, make_model("v1"))
+    import shutil
+
+    shutil.rmtree(registry.path("v1"))
+    service = make_service(storage, registry)
+    assert (await service.stats()).model_status.startswith("unavailable: ")
+    assert "missing" in (await service.stats()).model_status
+    assert any("popular picks" in r.getMessage() for r in caplog.records)
+    assert (await service.predict(ALICE, CLUSTER_A[0])).path is ServingPath.POPULARITY
+
+
+async def test_broken_new_version_keeps_the_working_one(service, registry):
+    publish(registry, make_model("v2"))
+    (registry.path("v2") / "serving.npz").write_bytes(b"garbage")
+    assert service.reload_model() == "v1"
+    stats = await service.stats()
+    assert stats.model_version == "v1"
+    assert stats.model_status.startswith("ok; version v2 unavailable")
+
+
+async def test_hot_reload_under_concurrent_requests(storage, registry):
+    publish(registry, make_model("v1"))
+    service = make_service(storage, registry, reload_check_seconds=0.0)
+    for movie_id in CLUSTER_B[:3]:
+        await service.rate(BOB, movie_id, 5.0, 1)
+    assert service.model_version == "v1"
+    seen: set[str | None] = set()
+    stop = asyncio.Event()
+
+    async def client(user: int) -> int:
+        n = 0
+        while not stop.is_set():
+            recs = await service.recommend(user)
+            assert len(recs.picks) == 5
+            seen.add(recs.model_version)
+            await service.predict(user, CLUSTER_A[1])
+            n += 1
+            await asyncio.sleep(0)
+        return n
+
+    tasks = [asyncio.create_task(client(u)) for u in (ALICE, BOB, ALICE + 1, BOB + 1)]
+    await asyncio.sleep(0.05)
+    await asyncio.to_thread(publish, registry, make_model("v2", load_delay=0.2))  # slow load, off the loop
+    deadline = time.monotonic() + 10
+    while service.model_version != "v2" and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a plain attribute
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    stop.set()
+    counts = await asyncio.gather(*tasks)  # any failed request re-raises here
+    assert service.model_version == "v2"
+    assert seen == {"v1", "v2"}
+    assert min(counts) > 5  # requests kept being answered while v2 loaded
+
+
+async def test_reload_check_is_rate_limited(storage, registry):
+    publish(registry, make_model("v1"))
+    service = make_service(storage, registry, reload_check_seconds=3600.0)
+    publish(registry, make_model("v2"))
+    await service.recommend(ALICE)
+    assert service.model_version == "v1"  # not checked again within the interval
+    assert service.reload_model() == "v2"  # an explicit reload picks it up at once
+
+
+# ------------------------------------------------------------------------------- retrain, stats
+
+
+async def test_retrain_one_at_a_time_records_and_reloads(storage, registry):
+    publish(registry, make_model("v1"))
+    worker = FakeWorker(registry, make_model("v2", family="mf"))
+    service = make_service(storage, registry, worker=worker)
+    events: list[dict] = []
+
+    async def progress(event: dict) -> None:
+        events.append(event)
+
+    first = asyncio.create_task(service.retrain(progress))
+    await worker.started.wait()
+    assert (await service.stats()).retrain_running
+    with pytest.raises(RetrainInProgress):
+        await service.retrain()
+    worker.release.set()
+    done = await first
+    assert done["event"] == "done" and done["version"] == "v2"
+    assert [e["event"] for e in events] == ["start", "epoch", "done"]
+    assert service.model_version == "v2"
+    assert storage.versions == [("v2", "mf", {"val_rmse": 0.9}, pytest.approx(worker.trained_at), True)]
+    assert not (await service.stats()).retrain_running
+
+
+async def test_stats(service, storage):
+    await storage.upsert_rating(ALICE, CLUSTER_A[0], 4.0, 1, rated_at=time.time() - 3600)
+    await service.rate(BOB, CLUSTER_A[1], 4.0, 1)
+    await service.rate(BOB, CLUSTER_A[2], 3.0, 1)
+    stats = await service.stats()
+    assert (stats.ratings, stats.members, stats.catalog_size) == (3, 2, len(movies()))
+    assert (stats.model_version, stats.model_family, stats.model_status) == ("v1", "mf", "ok")
+    assert stats.ratings_since_training == 2
+    assert stats.model_metrics == {"val_rmse": 0.9}
+
+
+# --------------------------------------------------------------------------------- no TensorFlow
+
+
+def test_serving_does_not_import_tensorflow(tmp_path: Path):
+    script = textwrap.dedent(
+        f"""
+        import asyncio, json, sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from recommender.registry import Registry
+        from recommender.service import RecommenderService
+        from recommender.types import DATASETS
+        from service_fakes import FakeCatalog, FakeStorage, make_model, movies, popularity, publish, CLUSTER_A
+
+        async def main():
+            registry = Registry({str(tmp_path / "models")!r})
+            publish(registry, make_model("v1"))
+            service = RecommenderService(FakeStorage(), FakeCatalog(movies()), registry,
+                                         DATASETS["ml-latest-small"].scale, popularity=popularity())
+            assert service.reload_model() == "v1", (await service.stats()).model_status
+            await service.rate(7, CLUSTER_A[0], 5.0, 1)
+            recs = await service.recommend(7)
+            pred = await service.predict(7, CLUSTER_A[1])
+            sim = await service.similar(CLUSTER_A[1])
+            return [recs.path.value, pred.path.value, len(sim)]
+
+        out = asyncio.run(main())
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
+        print(json.dumps({{"out": out, "heavy": heavy}}))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["out"] == ["fold_in", "fold_in", 5]
+    assert result["heavy"] == []
+
+
+def test_fake_model_is_a_real_mf(tmp_path: Path):
+    """Guard for the fixtures: the synthetic model ranks its own clusters as the tests assume."""
+    model = make_model("v", trained_members={ALICE: CLUSTER_A})
+    user = model.user_vector(f"member:{ALICE}")
+    assert user is not None
+    top = [m for m, _ in model.recommend(user, 5, exclude=())]
+    assert set(top) <= set(CLUSTER_A)
+    assert np.isfinite(model.predict(user, np.asarray(CLUSTER_B))).all()
