@@ -357,9 +357,9 @@ class Storage:
                     )
                 await db.execute("DELETE FROM movies")
             await db.executemany(_SQL_UPSERT_MOVIE, rows)
-            stale = [(i,) for i in await db.execute_fetchall("SELECT id FROM movies") if i[0] not in new_ids]
+            stale = [r[0] for r in await db.execute_fetchall("SELECT id FROM movies") if r[0] not in new_ids]
             if stale:
-                await db.executemany(_SQL_DELETE_UNUSED_MOVIE, [(i, i) for (i,) in stale])
+                await db.executemany(_SQL_DELETE_UNUSED_MOVIE, [(i, i) for i in stale])
             if popularity is not None:
                 await db.execute("DELETE FROM movie_popularity")
                 pop_rows = [
