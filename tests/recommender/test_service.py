@@ -17,6 +17,7 @@ import pytest
 from recommender.errors import InvalidStars, RetrainInProgress, UnknownMovie
 from recommender.registry import Registry
 from recommender.service import RecommenderService, ServingPath
+from recommender.storage import Storage
 from recommender.types import DATASETS
 
 from .service_fakes import (
@@ -24,7 +25,6 @@ from .service_fakes import (
     CLUSTER_B,
     CONTENT_ONLY,
     FakeCatalog,
-    FakeStorage,
     FakeWorker,
     fake_loader,
     make_model,
@@ -44,9 +44,17 @@ def registry(tmp_path: Path) -> Registry:
     return Registry(tmp_path / "models", loader=fake_loader)
 
 
+async def open_storage(path: Path) -> Storage:
+    storage = await Storage(path).open()
+    await storage.load_catalog("ml-latest-small", movies(), popularity())
+    return storage
+
+
 @pytest.fixture
-def storage() -> FakeStorage:
-    return FakeStorage()
+async def storage(tmp_path: Path):
+    storage = await open_storage(tmp_path / "bot.sqlite3")
+    yield storage
+    await storage.close()
 
 
 def make_service(storage, registry, *, scale=HALF, worker=None, reload_check_seconds=3600.0):
@@ -203,8 +211,11 @@ async def test_stars_follow_the_dataset_scale(storage, registry):
     with pytest.raises(InvalidStars, match="whole stars"):
         await whole.rate(ALICE, CLUSTER_A[0], 3.5, 1)
     assert (await whole.rate(ALICE, CLUSTER_A[0], 3, 1)).stars == 3.0
-    half = make_service(FakeStorage(), registry, scale=HALF)
+    assert (await whole.rate(BOB, CLUSTER_A[0], 1, 1)).stars == 1.0
+    half = make_service(storage, registry, scale=HALF)
     assert (await half.rate(ALICE, CLUSTER_A[0], 0.5, 1)).stars == 0.5
+    with pytest.raises(InvalidStars, match="half stars"):
+        await half.rate(ALICE, CLUSTER_A[0], 0.25, 1)
 
 
 async def test_rate_returns_previous_stars_and_count(service):
@@ -335,7 +346,17 @@ async def test_retrain_one_at_a_time_records_and_reloads(storage, registry):
     assert done["event"] == "done" and done["version"] == "v2"
     assert [e["event"] for e in events] == ["start", "epoch", "done"]
     assert service.model_version == "v2"
-    assert storage.versions == [("v2", "mf", {"val_rmse": 0.9}, pytest.approx(worker.trained_at), True)]
+    recorded = await storage.model_versions()
+    assert recorded == [
+        {
+            "version": "v2",
+            "family": "mf",
+            "metrics": {"val_rmse": 0.9},
+            "trained_at": recorded[0]["trained_at"],
+            "published": True,
+        }
+    ]
+    assert recorded[0]["trained_at"] == pytest.approx(worker.trained_at)
     assert not (await service.stats()).retrain_running
 
 
