@@ -1,0 +1,177 @@
+"""``MovieBot``: the ``commands.Bot`` that owns the service, the command tree and the retrain loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands, tasks
+
+from bot import telemetry
+from bot.checks import Cooldowns
+from bot.errors import describe_error, send_ephemeral
+from recommender.config import Settings
+from recommender.errors import RetrainInProgress
+from recommender.types import DATASETS, RatingScale
+
+__all__ = ["COGS", "MovieBot", "MovieTree", "Retrainer", "create_bot"]
+
+log = logging.getLogger(__name__)
+
+COGS = ("bot.cogs.ratings", "bot.cogs.recommendations", "bot.cogs.admin")
+
+Progress = Callable[[dict], Awaitable[None]]
+
+
+class MovieTree(app_commands.CommandTree):
+    """The command tree with the bot's single error handler and per-interaction telemetry."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        telemetry.start(interaction)
+        return True
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
+        message, outcome, expected = describe_error(error)
+        command = interaction.command.qualified_name if interaction.command else "?"
+        if expected:
+            log.info("command /%s refused for user %s: %s", command, interaction.user.id, outcome)
+        else:
+            log.error("command /%s failed for user %s", command, interaction.user.id, exc_info=error)
+        try:
+            await send_ephemeral(interaction, message)
+        except discord.HTTPException:
+            # The interaction may have expired; the log line above is all we can still do.
+            log.warning("could not tell user %s about an error in /%s", interaction.user.id, command)
+        stats = getattr(self.client, "interaction_stats", None)
+        telemetry.finish(interaction, command, outcome, stats)
+
+
+class Retrainer:
+    """Runs one retrain at a time through the service's worker, for ``/retrain`` and the loop alike."""
+
+    def __init__(self, service: Any) -> None:
+        self._service = service
+        self._lock = asyncio.Lock()
+        self.last_result: dict | None = None
+        self.last_finished: float | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._lock.locked()
+
+    async def run(self, on_progress: Progress | None = None, *, force: bool, trigger: str) -> dict:
+        """The worker's "done" event; ``RetrainInProgress`` if one is already running."""
+        if self._lock.locked():
+            raise RetrainInProgress()
+        async with self._lock:
+            log.info("retrain started (%s)", trigger)
+            began = time.perf_counter()
+            result = await self._service.retrain(on_progress, force=force)
+            self.last_result = result
+            self.last_finished = time.time()
+            log.info(
+                "retrain finished (%s) in %.1fs: published=%s version=%s reason=%s",
+                trigger,
+                time.perf_counter() - began,
+                result.get("published"),
+                result.get("version"),
+                result.get("reason"),
+            )
+            return result
+
+
+class MovieBot(commands.Bot):
+    """The bot; it only talks to the ``RecommenderService`` it is given."""
+
+    def __init__(self, settings: Settings, service: Any, *, sync_commands: bool = True) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # guild/channel/role cache for permission checks; nothing privileged
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            tree_cls=MovieTree,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.service = service
+        self.sync_commands = sync_commands
+        self.cooldowns = Cooldowns()
+        self.interaction_stats = telemetry.InteractionStats()
+        self.retrainer = Retrainer(service)
+        self.retrain_loop = tasks.loop(hours=settings.retrain_interval_hours)(self.background_retrain)
+        self.retrain_loop.before_loop(self._before_retrain_loop)
+
+    @property
+    def scale(self) -> RatingScale:
+        """The dataset's star scale (the service's, if it says)."""
+        scale = getattr(self.service, "scale", None)
+        return scale if isinstance(scale, RatingScale) else DATASETS[self.settings.movielens_dataset].scale
+
+    async def setup_hook(self) -> None:
+        for name in COGS:
+            await self.load_extension(name)
+        if self.sync_commands:
+            await self.sync_tree()
+        self.retrain_loop.start()
+
+    async def sync_tree(self) -> list[app_commands.AppCommand]:
+        """Register the commands with Discord: to the dev guild (instant) or globally (up to an hour)."""
+        guild_id = self.settings.dev_guild_id
+        if guild_id:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to dev guild %s", len(synced), guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info(
+                "synced %d commands globally (Discord may take up to an hour to show changes)", len(synced)
+            )
+        return synced
+
+    async def on_app_command_completion(self, interaction: discord.Interaction, command: Any) -> None:
+        telemetry.finish(interaction, command.qualified_name, "ok", self.interaction_stats)
+
+    async def _before_retrain_loop(self) -> None:
+        await self.wait_until_ready()
+
+    async def new_ratings(self) -> int:
+        """Member ratings that arrived since the serving model was trained."""
+        stats = await self.service.stats()
+        return int(stats.ratings_since_training)
+
+    async def background_retrain(self) -> dict | None:
+        """One tick of the loop: retrain when enough new ratings arrived, through the same worker."""
+        try:
+            if self.retrainer.running:
+                log.info("background retrain skipped: one is already running")
+                return None
+            new = await self.new_ratings()
+            needed = self.settings.retrain_min_new_ratings
+            if new < needed:
+                log.info("background retrain skipped: %d new ratings (< %d)", new, needed)
+                return None
+            return await self.retrainer.run(force=False, trigger=f"background, {new} new ratings")
+        except RetrainInProgress:
+            return None
+        except Exception:
+            # Keep the loop alive: a failed run must not stop future ones.
+            log.exception("background retrain failed")
+            return None
+
+    async def close(self) -> None:
+        self.retrain_loop.cancel()
+        await super().close()
+
+
+def create_bot(settings: Settings, service: Any, *, sync_commands: bool = True) -> MovieBot:
+    """Build the bot around a service (tests pass a fake or a real service over a temp dir)."""
+    return MovieBot(settings, service, sync_commands=sync_commands)

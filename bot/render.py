@@ -1,0 +1,212 @@
+"""Embeds and messages: how results look in Discord. No logic beyond formatting."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import discord
+
+from recommender.types import Movie
+
+__all__ = [
+    "PATH_LABELS",
+    "forget_prompt",
+    "predict_embed",
+    "rate_message",
+    "ratings_embed",
+    "recommend_embed",
+    "retrain_progress",
+    "retrain_result_embed",
+    "similar_embed",
+    "stars",
+    "stats_embed",
+]
+
+COLOUR = discord.Colour.blurple()
+
+#: Which part of the recommender answered, in words (keys are ``ServingPath`` values).
+PATH_LABELS: dict[str, str] = {
+    "trained": "your taste profile from the last training",
+    "fold_in": "your ratings, folded into the model just now",
+    "popularity": "popular, well-rated movies",
+    "content": "genres and year (the model doesn't know this movie yet)",
+}
+
+RATINGS_PER_PAGE = 10
+
+
+def stars(value: float) -> str:
+    return f"{value:.1f}★"
+
+
+def _path(path: Any) -> str:
+    key = str(getattr(path, "value", path))
+    return PATH_LABELS.get(key, key)
+
+
+def _when(timestamp: float | None) -> str:
+    if not timestamp:
+        return "never"
+    return discord.utils.format_dt(datetime.fromtimestamp(timestamp, tz=UTC), "R")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def rate_message(result: Any) -> str:
+    movie: Movie = result.movie
+    text = f"Saved: **{discord.utils.escape_markdown(movie.display)}** — {stars(result.stars)}"
+    if result.previous is not None and result.previous != result.stars:
+        text += f" (updated from {stars(result.previous)})"
+    elif result.previous is not None:
+        text += " (unchanged)"
+    text += f". You have rated {result.n_ratings} movie{'s' if result.n_ratings != 1 else ''}."
+    return text
+
+
+def recommend_embed(recs: Any) -> discord.Embed:
+    embed = discord.Embed(
+        title="Five movies for you", colour=COLOUR, description=_clip(recs.explanation, 300)
+    )
+    for i, pick in enumerate(recs.picks, 1):
+        embed.add_field(
+            name=_clip(f"{i}. {pick.movie.display} — {stars(pick.stars)}", 256),
+            value=_clip(pick.reason or "—", 1024),
+            inline=False,
+        )
+    if not recs.picks:
+        embed.description = "You've rated everything I know. Impressive!"
+    footer = f"Served by: {_path(recs.path)}"
+    if recs.model_version:
+        footer += f" · model {recs.model_version}"
+    embed.set_footer(text=footer)
+    return embed
+
+
+def predict_embed(prediction: Any) -> discord.Embed:
+    embed = discord.Embed(
+        title=_clip(prediction.movie.display, 256),
+        colour=COLOUR,
+        description=(
+            f"I think you'd give it **{stars(prediction.stars)}**.\n{_clip(prediction.explanation, 500)}"
+        ),
+    )
+    if prediction.movie.genres:
+        embed.add_field(name="Genres", value=_clip(", ".join(prediction.movie.genres), 1024))
+    embed.set_footer(text=f"Served by: {_path(prediction.path)}")
+    return embed
+
+
+def similar_embed(movie: Movie, picks: Sequence[Any]) -> discord.Embed:
+    embed = discord.Embed(title=_clip(f"Movies like {movie.display}", 256), colour=COLOUR)
+    if not picks:
+        embed.description = "I don't know enough about this movie to find look-alikes yet."
+    for pick in picks:
+        embed.add_field(
+            name=_clip(pick.movie.display, 256), value=_clip(pick.reason or "—", 1024), inline=False
+        )
+    return embed
+
+
+def ratings_embed(rows: Sequence[tuple[Movie, Any]], page: int, user_name: str) -> discord.Embed:
+    """One page of a member's ratings, newest first; ``page`` is 1-based and already in range."""
+    pages = max(1, math.ceil(len(rows) / RATINGS_PER_PAGE))
+    start = (page - 1) * RATINGS_PER_PAGE
+    lines = [
+        f"{stars(rating.stars)} **{discord.utils.escape_markdown(movie.display)}** · {_when(rating.rated_at)}"
+        for movie, rating in rows[start : start + RATINGS_PER_PAGE]
+    ]
+    embed = discord.Embed(
+        title=_clip(f"{user_name}'s ratings", 256),
+        colour=COLOUR,
+        description=_clip("\n".join(lines) or "No ratings yet: try `/rate`.", 4000),
+    )
+    embed.set_footer(text=f"Page {page} of {pages} · {len(rows)} rating{'s' if len(rows) != 1 else ''}")
+    return embed
+
+
+def ratings_pages(n_rows: int) -> int:
+    return max(1, math.ceil(n_rows / RATINGS_PER_PAGE))
+
+
+def forget_prompt(n_ratings: int | None = None) -> str:
+    return (
+        "This deletes **all** your ratings, in every server, and cannot be undone. Are you sure?"
+        if n_ratings is None
+        else f"This deletes **all {n_ratings}** of your ratings, in every server, and cannot be undone. Sure?"
+    )
+
+
+def _metric_lines(metrics: Mapping[str, Any], limit: int = 10) -> str:
+    lines = []
+    for key, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        shown = f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+        lines.append(f"`{key}` {shown}")
+        if len(lines) >= limit:
+            break
+    return "\n".join(lines) or "—"
+
+
+def retrain_progress(event: Mapping[str, Any]) -> str:
+    """One line of progress for the message being edited during a retrain."""
+    kind = event.get("event")
+    if kind == "epoch":
+        text = f"Training… epoch {event.get('epoch')}/{event.get('epochs')}"
+        for key in ("loss", "val_loss"):
+            value = event.get(key)
+            if isinstance(value, int | float):
+                text += f" · {key} {value:.4f}"
+        return text
+    if kind == "start":
+        return "Training started in the worker…"
+    return f"Training… ({kind})"
+
+
+def retrain_result_embed(done: Mapping[str, Any]) -> discord.Embed:
+    published = bool(done.get("published"))
+    version = done.get("version")
+    reason = str(done.get("reason") or "")
+    if published:
+        embed = discord.Embed(
+            title="New model published",
+            colour=discord.Colour.green(),
+            description=_clip(f"Now serving version `{version}`. {reason}".strip(), 4000),
+        )
+    else:
+        embed = discord.Embed(
+            title="Retrain finished: not published",
+            colour=discord.Colour.orange(),
+            description=_clip(reason or "The new model was not better than the one serving.", 4000),
+        )
+    metrics = done.get("metrics") or {}
+    if metrics:
+        embed.add_field(name="Metrics", value=_clip(_metric_lines(metrics), 1024), inline=False)
+    return embed
+
+
+def stats_embed(stats: Any, *, interactions: Mapping[str, Any] | None = None) -> discord.Embed:
+    """``service.stats()`` (a ``ServiceStats``) plus the bot's own interaction counters."""
+    embed = discord.Embed(title="Recommender stats", colour=COLOUR)
+    embed.add_field(name="Ratings", value=f"{stats.ratings:,}")
+    embed.add_field(name="Members", value=f"{stats.members:,}")
+    embed.add_field(name="Movies", value=f"{stats.catalog_size:,}")
+    version = stats.model_version
+    family = f" ({stats.model_family})" if stats.model_family else ""
+    embed.add_field(
+        name="Model version", value=f"`{version}`{family}" if version else "none yet", inline=False
+    )
+    embed.add_field(name="Model status", value=_clip(str(stats.model_status), 1024), inline=False)
+    embed.add_field(name="Trained", value=_when(stats.model_trained_at))
+    embed.add_field(name="New ratings since", value=f"{stats.ratings_since_training:,}")
+    embed.add_field(name="Retrain", value="running now" if stats.retrain_running else "idle")
+    if stats.model_metrics:
+        embed.add_field(name="Metrics", value=_clip(_metric_lines(stats.model_metrics), 1024), inline=False)
+    if interactions:
+        embed.add_field(name="Interactions", value=_clip(_metric_lines(interactions), 1024), inline=False)
+    return embed
