@@ -49,6 +49,8 @@ ProgressCallback = Callable[[dict], Awaitable[None]]
 RELOAD_CHECK_SECONDS = 5.0
 #: A version that failed to load is retried after this long (it may have been repaired).
 FAILED_RETRY_SECONDS = 60.0
+#: Folded-in members kept in memory (a vector of the model's dimension each).
+FOLD_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +100,28 @@ class ServiceStats:
     ratings_since_training: int = 0
     retrain_running: bool = False
 
+    # Short names the bot's renderer reads; same values as the fields above.
+    @property
+    def movies(self) -> int:
+        return self.catalog_size
+
+    @property
+    def trained_at(self) -> float | None:
+        return self.model_trained_at
+
+    @property
+    def new_ratings(self) -> int:
+        return self.ratings_since_training
+
+    @property
+    def metrics(self) -> dict:
+        return self.model_metrics
+
 
 class Worker(Protocol):
     """What the service needs from ``worker.TrainingWorker``: run one training, return the done event."""
 
-    async def run(self, on_progress: ProgressCallback | None = None, *, force: bool = False) -> dict: ...
+    async def run(self, *, on_progress: ProgressCallback | None = None, force: bool = False) -> dict: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,7 +368,7 @@ class RecommenderService:
 
         newest = max(r.rated_at for r in rated)
         trained = model.user_vector(member_key(user_id))
-        if trained is not None and newest <= model.trained_at:
+        if trained is not None and newest <= _ratings_cutoff(model):
             return _Taste(ServingPath.TRAINED, trained, len(rated))
         known = [r for r in rated if model.has_movie(r.movie_id)]
         if not known:
@@ -359,6 +378,8 @@ class RecommenderService:
             user = cached[3]
         else:
             user = model.fold_in([r.movie_id for r in known], [r.stars for r in known])
+            if len(self._fold_cache) >= FOLD_CACHE_SIZE:
+                self._fold_cache.clear()  # crude bound; a refill costs one solve per member
             self._fold_cache[user_id] = (model.version, len(rated), newest, user)
         return _Taste(ServingPath.FOLD_IN, user, len(known))
 
@@ -485,7 +506,7 @@ class RecommenderService:
     async def stats(self) -> ServiceStats:
         model = self._model
         counts = await self.storage.stats()
-        since = await self.storage.count_ratings(since=model.trained_at if model is not None else None)
+        since = await self.storage.count_ratings(since=_ratings_cutoff(model) if model is not None else None)
         return ServiceStats(
             ratings=int(counts.get("ratings", 0)),
             members=int(counts.get("members", 0)),
@@ -506,7 +527,7 @@ class RecommenderService:
         if self._retrain_lock.locked():
             raise RetrainInProgress()
         async with self._retrain_lock:
-            done: dict[str, Any] = await self.worker.run(on_progress, force=force)
+            done: dict[str, Any] = await self.worker.run(on_progress=on_progress, force=force)
             version = done.get("version")
             published = bool(done.get("published"))
             if published and version:
@@ -523,6 +544,19 @@ class RecommenderService:
                     published,
                 )
             return done
+
+
+def _ratings_cutoff(model: ServingModel) -> float:
+    """Ratings stored up to this time are in the model's training data.
+
+    train.py records when the run started (metrics ``trained_at``) and reads member ratings after
+    that, so the start is a safe cutoff: a rating made during training is folded in rather than
+    wrongly assumed to be learned.
+    """
+    started = model.metrics.get("trained_at") if isinstance(model.metrics, dict) else None
+    if isinstance(started, int | float) and math.isfinite(started):
+        return min(float(started), float(model.trained_at))
+    return float(model.trained_at)
 
 
 def _default_worker(settings: Settings) -> Worker | None:

@@ -122,6 +122,7 @@ def make_model(
     trained_members: Mapping[int, Iterable[int]] | None = None,
     trained_at: float | None = None,
     load_delay: float = 0.0,
+    metrics: dict | None = None,
 ) -> FakeServingModel:
     """A 4-dim model over MODEL_MOVIES; each trained member's vector points at the cluster given."""
     rng = np.random.default_rng(0)
@@ -144,7 +145,7 @@ def make_model(
         family=family,
         scale=HALF,
         global_mean=3.5,
-        metrics={"val_rmse": 0.9},
+        metrics={"val_rmse": 0.9} if metrics is None else metrics,
         trained_at=time.time() - 60 if trained_at is None else trained_at,
         movie_ids=np.asarray(MODEL_MOVIES, np.int64),
         item_factors=factors,
@@ -276,7 +277,7 @@ class FakeWorker:
         self.started, self.release = asyncio.Event(), asyncio.Event()
         self.trained_at = model.trained_at
 
-    async def run(self, on_progress=None, *, force: bool = False) -> dict:
+    async def run(self, extra_args=(), *, on_progress=None, force: bool = False) -> dict:
         emit = on_progress or (lambda event: asyncio.sleep(0))
         await emit({"event": "start"})
         self.started.set()

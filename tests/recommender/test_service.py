@@ -101,6 +101,20 @@ async def test_rating_after_training_switches_to_fold_in(service, storage):
     assert recs.explanation == "based on your 2 ratings (learned just now)"
 
 
+async def test_rating_made_while_training_ran_is_folded_in(storage, registry):
+    now = time.time()
+    # train.py records when the run started; member ratings are read after that moment
+    model = make_model("v1", trained_members={ALICE: CLUSTER_A}, trained_at=now - 60)
+    model.metrics = {"val_rmse": 0.9, "trained_at": now - 600}
+    publish(registry, model)
+    service = make_service(storage, registry)
+    await storage.upsert_rating(ALICE, CLUSTER_A[0], 5.0, 1, rated_at=now - 900)
+    assert (await service.recommend(ALICE)).path is ServingPath.TRAINED
+    await storage.upsert_rating(ALICE, CLUSTER_A[1], 5.0, 1, rated_at=now - 300)  # during the run
+    assert (await service.recommend(ALICE)).path is ServingPath.FOLD_IN
+    assert (await service.stats()).ratings_since_training == 1
+
+
 async def test_new_member_is_folded_in_from_their_ratings(service):
     for movie_id in CLUSTER_B[:4]:
         await service.rate(BOB, movie_id, 5.0, 1)
@@ -369,6 +383,9 @@ async def test_stats(service, storage):
     assert (stats.model_version, stats.model_family, stats.model_status) == ("v1", "mf", "ok")
     assert stats.ratings_since_training == 2
     assert stats.model_metrics == {"val_rmse": 0.9}
+    # the short names bot/render.py reads
+    assert (stats.movies, stats.new_ratings, stats.metrics) == (len(movies()), 2, {"val_rmse": 0.9})
+    assert stats.trained_at == stats.model_trained_at is not None
 
 
 # --------------------------------------------------------------------------------- no TensorFlow
