@@ -346,18 +346,27 @@ def _check_counts(name: str, folder: Path, data: MovieLensData, remedy: str) -> 
             )
 
 
-def _find_data_dir(root: Path, name: str) -> Path | None:
-    """The folder holding the dataset's files: ``root`` itself, ``root/<name>`` or a lone subfolder."""
+def _locate(root: Path, name: str) -> tuple[Path, list[str]]:
+    """Find the dataset's files in ``root``, ``root/<name>`` or a lone subfolder.
+
+    Returns the folder and the files missing from it (empty when complete); when no folder is
+    complete, the closest one, so that the error names exactly what is missing.
+    """
     layout = _layout(name)
+    needed = (layout.ratings, layout.movies)
     candidates = [root, root / name]
     if root.is_dir():
         subdirs = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))]
         if len(subdirs) == 1:
             candidates.append(subdirs[0])
+    closest: tuple[Path, list[str]] = (root, list(needed))
     for folder in candidates:
-        if (folder / layout.ratings).is_file() and (folder / layout.movies).is_file():
-            return folder
-    return None
+        missing = [f for f in needed if not (folder / f).is_file()]
+        if not missing:
+            return folder, []
+        if len(missing) < len(closest[1]):
+            closest = (folder, missing)
+    return closest
 
 
 def read_dataset_folder(
@@ -366,11 +375,10 @@ def read_dataset_folder(
     """Parse and check an extracted dataset folder (``folder`` or its ``<name>`` subfolder)."""
     info, layout = _info(name), _layout(name)
     remedy = remedy or f"Point MOVIELENS_PATH at a complete {name} folder or zip."
-    data_dir = _find_data_dir(Path(folder), name)
-    if data_dir is None:
-        missing = [f for f in (layout.ratings, layout.movies) if not (Path(folder) / f).is_file()]
+    data_dir, missing = _locate(Path(folder), name)
+    if missing:
         raise DatasetError(
-            f"{folder}: {' and '.join(missing)} missing (a {name} folder holds {layout.ratings} and "
+            f"{data_dir}: {' and '.join(missing)} missing (a {name} folder holds {layout.ratings} and "
             f"{layout.movies}). {remedy}"
         )
     if layout.kind == "100k":
@@ -466,25 +474,28 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _safe_extract(archive: Path, target: Path, remedy: str) -> None:
-    """Extract ``archive`` into ``target``, refusing absolute paths, ``..`` and symlinks."""
+def _safe_extract(archive: Path, target: Path, remedy: str, label: str) -> None:
+    """Extract ``archive`` (named ``label`` in errors) into ``target``; refuse ``/``, ``..``, symlinks."""
     try:
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()
             for member in members:
                 name = member.filename.replace("\\", "/")
                 if stat.S_ISLNK(member.external_attr >> 16):
-                    raise DatasetError(f"{archive}: member {member.filename!r} is a symbolic link; {remedy}")
+                    raise DatasetError(
+                        f"{label}: member {member.filename!r} is a symbolic link, which a MovieLens archive "
+                        f"never holds; the archive was not extracted. {remedy}"
+                    )
                 if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in PurePosixPath(name).parts:
                     raise DatasetError(
-                        f"{archive}: member {member.filename!r} would be written outside the extraction "
+                        f"{label}: member {member.filename!r} would be written outside the extraction "
                         f"folder; the archive is unsafe and was not extracted. {remedy}"
                     )
             root = target.resolve()
             for member in members:
                 dest = (target / member.filename.replace("\\", "/")).resolve()
                 if not dest.is_relative_to(root):  # belt and braces after the name checks above
-                    raise DatasetError(f"{archive}: member {member.filename!r} escapes {target}. {remedy}")
+                    raise DatasetError(f"{label}: member {member.filename!r} escapes {target}. {remedy}")
                 if member.is_dir():
                     dest.mkdir(parents=True, exist_ok=True)
                     continue
@@ -494,7 +505,7 @@ def _safe_extract(archive: Path, target: Path, remedy: str) -> None:
                     shutil.copyfileobj(src, out, 1 << 20)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise DatasetError(
-            f"{archive}: not a valid zip archive ({exc}); it is corrupt or truncated. {remedy}"
+            f"{label}: not a valid zip archive ({exc}); it is corrupt or truncated. {remedy}"
         ) from None
 
 
@@ -504,19 +515,25 @@ def _source_id(zip_path: Path) -> dict[str, object]:
 
 
 def _install_archive(
-    archive: Path, name: str, cache_dir: Path, *, strict_counts: bool, source: dict[str, object], remedy: str
+    archive: Path,
+    name: str,
+    cache_dir: Path,
+    *,
+    strict_counts: bool,
+    source: dict[str, object],
+    remedy: str,
+    label: str,
 ) -> MovieLensData:
     """Extract and check ``archive`` in a temp folder, then atomically make it ``cache_dir/<name>``."""
     target = cache_dir / name
     staging = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".{name}-extract-"))
     try:
-        _safe_extract(archive, staging, remedy)
-        data_dir = _find_data_dir(staging, name)
-        if data_dir is None:
-            layout = _layout(name)
-            raise DatasetError(
-                f"{archive}: has no {layout.ratings} and {layout.movies} (is it really {name}?). {remedy}"
-            )
+        _safe_extract(archive, staging, remedy, label)
+        data_dir, missing = _locate(staging, name)
+        if missing:
+            inside = [(data_dir / f).relative_to(staging).as_posix() for f in missing]
+            what = " and ".join(inside)
+            raise DatasetError(f"{label}: the archive has no {what} (is it {name}?). {remedy}")
         data = read_dataset_folder(name, data_dir, strict_counts=strict_counts, remedy=remedy)
         (data_dir / _SOURCE_MARKER).write_text(json.dumps(source))
         old = None
@@ -539,7 +556,7 @@ def _read_cache(name: str, target: Path, strict_counts: bool) -> MovieLensData:
 
 def _load_local(name: str, local: Path, cache_dir: Path, strict_counts: bool) -> MovieLensData:
     if local.is_dir():
-        if _find_data_dir(local, name) is None and (local / f"{name}.zip").is_file():
+        if _locate(local, name)[1] and (local / f"{name}.zip").is_file():
             local = local / f"{name}.zip"  # a folder of archives, like ../shared/data/movielens
         else:
             return read_dataset_folder(name, local, strict_counts=strict_counts)
@@ -552,7 +569,9 @@ def _load_local(name: str, local: Path, cache_dir: Path, strict_counts: bool) ->
         return _read_cache(name, target, strict_counts)
     cache_dir.mkdir(parents=True, exist_ok=True)
     remedy = f"Point MOVIELENS_PATH at a good copy of {name}, or unset it to download from GroupLens."
-    return _install_archive(local, name, cache_dir, strict_counts=strict_counts, source=source, remedy=remedy)
+    return _install_archive(
+        local, name, cache_dir, strict_counts=strict_counts, source=source, remedy=remedy, label=str(local)
+    )
 
 
 def load_movielens(
@@ -595,8 +614,9 @@ def load_movielens(
                 )
         remedy = f"Nothing was cached; run again to retry, or use another source for {url}."
         return _install_archive(
-            archive, name, cache_dir, strict_counts=strict_counts, source={"url": url}, remedy=remedy
-        )
+            archive, name, cache_dir, strict_counts=strict_counts, source={"url": url}, remedy=remedy,
+            label=url,
+        )  # fmt: skip
     finally:
         archive.unlink(missing_ok=True)
 
