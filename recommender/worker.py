@@ -1,0 +1,257 @@
+"""Run ``train.py --progress-json`` in a child process without ever blocking the event loop.
+
+The bot (``/retrain`` and the background loop) awaits :meth:`TrainingWorker.run`; training happens in
+another process, so the gateway heartbeat and interactions keep flowing. The child reports progress
+as JSON lines on stdout (see ``train.py``); each becomes one awaited ``on_progress(event)`` call, in
+order, the last being the ``done`` event that :meth:`run` also returns. If the child dies without a
+``done`` (killed, out of memory, crashed) the worker makes one up with ``ok: false`` and the tail of
+its stderr; the child only moves ``current`` after a complete version is stored, so the serving model
+is untouched in that case. No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from recommender.config import Settings
+from recommender.errors import RetrainInProgress
+
+__all__ = ["TRAIN_SCRIPT", "TrainingWorker", "child_env"]
+
+log = logging.getLogger(__name__)
+
+TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "train.py"
+#: Never handed to the trainer: it does not talk to Discord.
+SECRET_VARS = ("DISCORD_TOKEN",)
+ProgressCallback = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def child_env(settings: Settings | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The trainer's environment: ``base`` (default ``os.environ``) without secrets, plus ``settings``.
+
+    The bot's resolved settings are passed explicitly (with absolute paths) and the child is started
+    with ``--no-dotenv``, so it trains on exactly the data the bot serves and never reads the token
+    from ``.env`` either.
+    """
+    env = dict(os.environ if base is None else base)
+    for name in SECRET_VARS:
+        env.pop(name, None)
+    if settings is not None:
+        env["BOT_DATA_DIR"] = str(Path(settings.data_dir).resolve())
+        env["MOVIELENS_DATASET"] = settings.movielens_dataset
+        env["LOG_LEVEL"] = settings.log_level
+        for name, value in (
+            (
+                "MOVIELENS_PATH",
+                str(Path(settings.movielens_path).resolve()) if settings.movielens_path else None,
+            ),
+            ("MOVIELENS_MIRROR", settings.movielens_mirror),
+        ):
+            if value:
+                env[name] = value
+            else:
+                env.pop(name, None)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "did not exit"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class TrainingWorker:
+    """One training run at a time in a child process; ``stop()`` ends it for a graceful shutdown."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        args: Sequence[str] = (),
+        script: Path | str = TRAIN_SCRIPT,
+        python: str = sys.executable,
+        env: Mapping[str, str] | None = None,
+        grace: float = 10.0,
+        threads: int | None = None,
+        nice: int = 10,
+        stderr_lines: int = 40,
+    ) -> None:
+        """``args`` go to every run (e.g. ``["--model", "mf"]``); ``threads``/``nice`` keep the child
+        from starving the bot's event loop on a small machine (default: all cores but one, nice 10)."""
+        self.script = Path(script)
+        self.python = python
+        self.args = list(args)
+        self.env = child_env(settings, env)
+        self.grace = grace
+        self.threads = threads if threads is not None else max(1, (os.cpu_count() or 2) - 1)
+        self.nice = nice
+        self._stderr_lines = stderr_lines
+        self._busy = False
+        self._proc: asyncio.subprocess.Process | None = None
+        self._stopping = False
+
+    @property
+    def running(self) -> bool:
+        return self._busy
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def command(self, extra: Sequence[str] = (), *, force: bool = False) -> list[str]:
+        argv = [self.python, "-u", str(self.script), "--progress-json", "--no-dotenv"]
+        argv += ["--threads", str(self.threads)] if self.threads else []
+        argv += ["--nice", str(self.nice)] if self.nice else []
+        argv += [*self.args, *extra]
+        return argv + (["--force"] if force else [])
+
+    async def run(
+        self,
+        on_progress: ProgressCallback | None = None,
+        *,
+        force: bool = False,
+        extra_args: Sequence[str] = (),
+        time_limit: float | None = None,
+    ) -> dict[str, Any]:
+        """Train once and return the final ``done`` event. Raises RetrainInProgress if one is running.
+
+        ``time_limit`` (seconds) stops a run that takes longer, like :meth:`stop`.
+        """
+        if self._busy:
+            raise RetrainInProgress()
+        self._busy = True  # set before the first await: a concurrent caller sees it at once
+        self._stopping = False
+        started = time.monotonic()
+        stderr_tail: collections.deque[str] = collections.deque(maxlen=self._stderr_lines)
+        final: dict[str, Any] | None = None
+        try:
+            argv = self.command(extra_args, force=force)
+            log.info("starting training: %s", " ".join(argv[2:]))
+            self._proc = proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self.env,
+                # Own session: a Ctrl-C meant for the bot does not kill a run mid-publish; stop() does it.
+                start_new_session=True,
+                limit=1 << 20,
+            )
+            assert proc.stdout is not None and proc.stderr is not None
+            drain = asyncio.create_task(self._drain_stderr(proc.stderr, stderr_tail))
+            try:
+                async with asyncio.timeout(time_limit):
+                    final = await self._read_events(proc.stdout, on_progress)
+                    await proc.wait()
+            except TimeoutError:
+                log.warning("training exceeded %.0f s; stopping it", time_limit)
+                await self.stop()
+                stderr_tail.append(f"stopped after the {time_limit:.0f} s time limit")
+            except BaseException:
+                await self.stop()  # our caller was cancelled: never leave an orphan training
+                raise
+            finally:
+                # The child has exited by now, so stderr reaches EOF promptly.
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(drain, timeout=5)
+            code = proc.returncode
+            if final is None:
+                reason = "was stopped" if self._stopping else _describe_exit(code)
+                final = {
+                    "event": "done",
+                    "ok": False,
+                    "published": False,
+                    "version": None,
+                    "reason": f"the training process {reason}; the serving model is unchanged",
+                    "metrics": {},
+                    "plot": None,
+                    "stderr": "\n".join(stderr_tail),
+                }
+                if on_progress is not None:
+                    await self._call(on_progress, final)
+            elif not final.get("ok", False):
+                final["stderr"] = "\n".join(stderr_tail)
+            final["exit_code"] = code
+            final["seconds"] = round(time.monotonic() - started, 3)
+            log.info("training finished (%s): %s", _describe_exit(code), final.get("reason"))
+            return final
+        finally:
+            self._proc = None
+            self._busy = False
+
+    async def _read_events(
+        self, stream: asyncio.StreamReader, on_progress: ProgressCallback | None
+    ) -> dict | None:
+        final = None
+        while line := await stream.readline():
+            text = line.decode("utf-8", "replace").strip()
+            if not text:
+                continue
+            try:
+                event = json.loads(text)
+            except ValueError:
+                log.warning("ignoring a non-JSON line from train.py: %.200s", text)
+                continue
+            if not isinstance(event, dict) or "event" not in event:
+                log.warning("ignoring a malformed event from train.py: %.200s", text)
+                continue
+            if event["event"] == "done":
+                final = event
+            if on_progress is not None:
+                await self._call(on_progress, event)
+        return final
+
+    @staticmethod
+    async def _call(on_progress: ProgressCallback, event: dict[str, Any]) -> None:
+        try:
+            await on_progress(event)
+        except Exception:
+            # A failed progress message (e.g. a Discord edit) must not abort the training run.
+            log.exception("progress callback failed for a %s event", event.get("event"))
+
+    @staticmethod
+    async def _drain_stderr(stream: asyncio.StreamReader, tail: collections.deque[str]) -> None:
+        # Always drained, or a chatty child would fill the pipe and block forever.
+        while line := await stream.readline():
+            text = line.decode("utf-8", "replace").rstrip()
+            if text:
+                tail.append(text)
+                log.debug("train.py: %s", text)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Terminate a running child: SIGTERM, then SIGKILL after ``grace`` seconds. Idempotent."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        self._stopping = True
+        grace = self.grace if grace is None else grace
+        log.info("stopping training process %d", proc.pid)
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=grace)
+        except TimeoutError:
+            log.warning("training process %d ignored SIGTERM for %.1f s; killing it", proc.pid, grace)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+    cancel = stop

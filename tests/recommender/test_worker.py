@@ -1,0 +1,242 @@
+"""TrainingWorker: a child process speaking train.py's JSON-lines protocol, driven from asyncio.
+
+Most tests use a tiny stand-in trainer (fast and scriptable); ``test_real_train_py_*`` runs the real
+train.py, kills it with SIGKILL mid-training and checks that ``current`` survives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recommender.config import Settings
+from recommender.errors import RetrainInProgress
+from recommender.worker import TRAIN_SCRIPT, TrainingWorker, child_env
+
+# Behaves like train.py --progress-json. Env knobs: FAKE_EPOCHS, FAKE_SLEEP, FAKE_MODE.
+FAKE_TRAINER = textwrap.dedent(
+    """
+    import json, os, signal, sys, time
+    mode = os.environ.get("FAKE_MODE", "ok")
+    if mode == "ignore-term":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    def emit(event):
+        print(json.dumps(event), flush=True)
+    print("some stray text that is not JSON", flush=True)
+    print("stderr chatter", file=sys.stderr, flush=True)
+    emit({"event": "start", "argv": sys.argv[1:], "pid": os.getpid(),
+          "token": os.environ.get("DISCORD_TOKEN"), "data_dir": os.environ.get("BOT_DATA_DIR")})
+    epochs = int(os.environ.get("FAKE_EPOCHS", "5"))
+    for epoch in range(1, epochs + 1):
+        time.sleep(float(os.environ.get("FAKE_SLEEP", "0.01")))
+        emit({"event": "epoch", "epoch": epoch, "epochs": epochs, "loss": 1 / epoch, "val_loss": 2 / epoch})
+    if mode == "crash":
+        print("Traceback: boom", file=sys.stderr, flush=True)
+        sys.exit(1)
+    emit({"event": "done", "ok": True, "published": True, "version": "v-fake", "reason": "first model",
+          "metrics": {"val_rmse": 0.9}, "plot": None})
+    sys.exit(0)
+    """
+)
+
+
+@pytest.fixture
+def fake_script(tmp_path: Path) -> Path:
+    path = tmp_path / "fake_train.py"
+    path.write_text(FAKE_TRAINER)
+    return path
+
+
+def make_worker(script: Path, **env: str) -> TrainingWorker:
+    base = {**os.environ, "DISCORD_TOKEN": "x" * 60, **env}
+    return TrainingWorker(script=script, env=base, grace=2.0)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.first = asyncio.Event()
+
+    async def __call__(self, event: dict[str, Any]) -> None:
+        await asyncio.sleep(0)  # a real callback awaits Discord; order must still hold
+        self.events.append(event)
+        self.first.set()
+
+
+async def test_progress_events_arrive_in_order_and_done_is_returned(fake_script: Path) -> None:
+    worker = make_worker(fake_script, FAKE_EPOCHS="5")
+    rec = Recorder()
+    done = await worker.run(rec, extra_args=["--model", "mf"])
+    kinds = [e["event"] for e in rec.events]
+    assert kinds == ["start", "epoch", "epoch", "epoch", "epoch", "epoch", "done"]
+    assert [e["epoch"] for e in rec.events if e["event"] == "epoch"] == [1, 2, 3, 4, 5]
+    assert done["ok"] and done["published"] and done["version"] == "v-fake"
+    assert done["exit_code"] == 0
+    start = rec.events[0]
+    assert start["token"] is None  # DISCORD_TOKEN never reaches the trainer
+    assert "--progress-json" in start["argv"] and start["argv"][-2:] == ["--model", "mf"]
+    assert not worker.running
+
+
+async def test_a_second_run_is_refused_while_one_runs(fake_script: Path) -> None:
+    worker = make_worker(fake_script, FAKE_EPOCHS="50", FAKE_SLEEP="0.02")
+    rec = Recorder()
+    first = asyncio.create_task(worker.run(rec))
+    await asyncio.wait_for(rec.first.wait(), timeout=30)
+    assert worker.running
+    with pytest.raises(RetrainInProgress):
+        await worker.run()
+    done = await first
+    assert done["ok"]
+    again = await worker.run()  # free again once the first finished
+    assert again["ok"]
+
+
+async def test_the_event_loop_keeps_running_during_a_run(fake_script: Path) -> None:
+    worker = make_worker(fake_script, FAKE_EPOCHS="20", FAKE_SLEEP="0.02")
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(ticker())
+    await worker.run()
+    stop.set()
+    await task
+    assert ticks >= 20  # ~0.4 s of training; a blocking run would give one tick
+
+
+async def test_crash_without_done_gives_a_failure_event_with_stderr(fake_script: Path) -> None:
+    worker = make_worker(fake_script, FAKE_MODE="crash", FAKE_EPOCHS="2")
+    rec = Recorder()
+    done = await worker.run(rec)
+    assert rec.events[-1] is done
+    assert done["event"] == "done" and not done["ok"] and not done["published"]
+    assert done["version"] is None and done["exit_code"] == 1
+    assert "exited with code 1" in done["reason"] and "serving model is unchanged" in done["reason"]
+    assert "Traceback: boom" in done["stderr"]
+
+
+async def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(fake_script: Path) -> None:
+    worker = make_worker(fake_script, FAKE_MODE="ignore-term", FAKE_EPOCHS="500", FAKE_SLEEP="0.02")
+    rec = Recorder()
+    task = asyncio.create_task(worker.run(rec))
+    await asyncio.wait_for(rec.first.wait(), timeout=30)
+    t0 = time.monotonic()
+    await worker.stop(grace=0.5)
+    done = await task
+    assert 0.4 < time.monotonic() - t0 < 10
+    assert done["exit_code"] == -signal.SIGKILL
+    assert not done["ok"] and "was stopped" in done["reason"]
+
+
+async def test_cancelling_the_caller_kills_the_child(fake_script: Path) -> None:
+    worker = make_worker(fake_script, FAKE_EPOCHS="500", FAKE_SLEEP="0.02")
+    rec = Recorder()
+    task = asyncio.create_task(worker.run(rec))
+    await asyncio.wait_for(rec.first.wait(), timeout=30)
+    pid = rec.events[0]["pid"]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # gone (and reaped), not an orphan still training
+    assert not worker.running
+
+
+async def test_time_limit_stops_a_run(fake_script: Path) -> None:
+    worker = make_worker(fake_script, FAKE_EPOCHS="500", FAKE_SLEEP="0.02")
+    done = await worker.run(time_limit=0.5)
+    assert not done["ok"] and "time limit" in done["stderr"]
+
+
+def test_child_env_passes_settings_and_drops_the_token(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "rel", movielens_dataset="ml-100k", movielens_path=tmp_path)
+    env = child_env(settings, {"DISCORD_TOKEN": "secret", "PATH": "/bin", "MOVIELENS_MIRROR": "http://x"})
+    assert "DISCORD_TOKEN" not in env and env["PATH"] == "/bin"
+    assert env["BOT_DATA_DIR"] == str((tmp_path / "rel").resolve())
+    assert env["MOVIELENS_DATASET"] == "ml-100k" and env["MOVIELENS_PATH"] == str(tmp_path.resolve())
+    assert "MOVIELENS_MIRROR" not in env  # the bot's settings win over a stray variable
+    worker = TrainingWorker(settings, threads=1, nice=5, args=["--epochs", "3"])
+    argv = worker.command(force=True)
+    assert argv[:3] == [sys.executable, "-u", str(TRAIN_SCRIPT)]
+    assert argv[3:] == [
+        "--progress-json",
+        "--no-dotenv",
+        "--threads",
+        "1",
+        "--nice",
+        "5",
+        "--epochs",
+        "3",
+        "--force",
+    ]
+
+
+# ------------------------------------------------------------------------------- the real train.py
+
+
+@pytest.mark.slow
+async def test_real_train_py_sigkill_mid_run_leaves_current_and_next_run_succeeds(
+    tmp_path: Path, movielens_dir: Path
+) -> None:
+    from recommender.registry import Registry
+
+    env = {
+        **os.environ,
+        "BOT_DATA_DIR": str(tmp_path / "data"),
+        "MOVIELENS_DATASET": "ml-100k",
+        "MOVIELENS_PATH": str(movielens_dir / "ml-100k"),
+        "DISCORD_TOKEN": "t" * 60,
+    }
+    quick = ["--max-users", "120", "--param", "dim=8", "--test-fraction", "0.05", "--seed", "1"]
+    worker = TrainingWorker(env=env, args=quick, threads=1, nice=0, grace=5.0)
+    registry = Registry(tmp_path / "data" / "models")
+
+    first = await worker.run(extra_args=["--epochs", "2"])
+    assert first["ok"] and first["published"], first
+    served = registry.current_version()
+    assert served == first["version"]
+
+    # Long enough to be killed mid-training; SIGKILL is what the OOM killer or `kill -9` do.
+    rec = Recorder()
+    epochs_seen = asyncio.Event()
+
+    async def on_progress(event: dict[str, Any]) -> None:
+        await rec(event)
+        if event["event"] == "epoch":
+            epochs_seen.set()
+
+    task = asyncio.create_task(
+        worker.run(on_progress, extra_args=["--epochs", "200", "--param", "patience=200"])
+    )
+    await asyncio.wait_for(epochs_seen.wait(), timeout=120)
+    killed_version = rec.events[0]["version"]
+    assert worker.pid is not None
+    os.kill(worker.pid, signal.SIGKILL)
+    done = await task
+    assert done["exit_code"] == -signal.SIGKILL
+    assert not done["ok"] and not done["published"] and "SIGKILL" in done["reason"]
+    assert rec.events[0]["event"] == "start" and rec.events[-1] is done
+    assert registry.current_version() == served
+    assert registry.load_current().version == served
+    assert killed_version not in {v.version for v in registry.list_versions()}
+
+    again = await worker.run(extra_args=["--epochs", "2"], force=True)
+    assert again["ok"] and again["published"], again
+    assert registry.current_version() == again["version"] != served
+    assert registry.load_current().version == again["version"]
+    assert json.loads((registry.root / again["version"] / "metrics.json").read_text())["dataset"] == "ml-100k"
