@@ -14,6 +14,7 @@ import urllib.error
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -656,7 +657,7 @@ def test_unreadable_zip_from_a_local_path(tmp_path: Path) -> None:
 
 def test_connection_lost_mid_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     class Dropping(io.BytesIO):
-        headers = {"Content-Length": "3000000"}
+        headers: ClassVar[dict[str, str]] = {"Content-Length": "3000000"}
 
         def read(self, size: int = -1) -> bytes:
             if self.tell() >= 1 << 20:
@@ -667,6 +668,7 @@ def test_connection_lost_mid_download(tmp_path: Path, monkeypatch: pytest.Monkey
     cache = tmp_path / "cache"
     assert _load_error("ml-100k", cache, base_url="http://mirror.example") == (
         "the download of http://mirror.example/ml-100k.zip broke off after 1,048,576 bytes "
-        "(ConnectionResetError: [Errno 104] Connection reset by peer); nothing was cached: run again to retry."
+        "(ConnectionResetError: [Errno 104] Connection reset by peer); nothing was cached: "
+        "run again to retry."
     )
     assert _cache_contents(cache) == []
