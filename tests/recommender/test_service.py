@@ -26,11 +26,11 @@ from .service_fakes import (
     CONTENT_ONLY,
     FakeCatalog,
     FakeWorker,
-    fake_loader,
     make_model,
     movies,
     popularity,
     publish,
+    slow_loader,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ ALICE, BOB = 111_111_111_111_111_111, 222_222_222_222_222_222
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Registry:
-    return Registry(tmp_path / "models", loader=fake_loader)
+    return Registry(tmp_path / "models")
 
 
 async def open_storage(path: Path) -> Storage:
@@ -57,7 +57,9 @@ async def storage(tmp_path: Path):
     await storage.close()
 
 
-def make_service(storage, registry, *, scale=HALF, worker=None, reload_check_seconds=3600.0):
+def make_service(
+    storage, registry, *, scale=HALF, worker=None, reload_check_seconds=3600.0
+) -> RecommenderService:
     service = RecommenderService(
         storage,
         FakeCatalog(movies()),
@@ -297,7 +299,10 @@ async def test_broken_new_version_keeps_the_working_one(service, registry):
 
 async def test_hot_reload_under_concurrent_requests(storage, registry):
     publish(registry, make_model("v1"))
-    service = make_service(storage, registry, reload_check_seconds=0.0)
+    # the service's registry takes 0.2 s per load, like big arrays, so requests overlap the reload
+    service = make_service(
+        storage, Registry(registry.root, loader=slow_loader(0.2)), reload_check_seconds=0.0
+    )
     for movie_id in CLUSTER_B[:3]:
         await service.rate(BOB, movie_id, 5.0, 1)
     assert service.model_version == "v1"
@@ -317,7 +322,7 @@ async def test_hot_reload_under_concurrent_requests(storage, registry):
 
     tasks = [asyncio.create_task(client(u)) for u in (ALICE, BOB, ALICE + 1, BOB + 1)]
     await asyncio.sleep(0.05)
-    await asyncio.to_thread(publish, registry, make_model("v2", load_delay=0.2))  # slow load, off the loop
+    await asyncio.to_thread(publish, registry, make_model("v2"))  # slow load, off the loop
     deadline = time.monotonic() + 10
     while service.model_version != "v2" and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a plain attribute
         await asyncio.sleep(0.01)
@@ -400,18 +405,22 @@ def test_serving_does_not_import_tensorflow(tmp_path: Path):
         from recommender.registry import Registry
         from recommender.service import RecommenderService
         from recommender.types import DATASETS
-        from service_fakes import FakeCatalog, FakeStorage, make_model, movies, popularity, publish, CLUSTER_A
+        from recommender.storage import Storage
+        from service_fakes import FakeCatalog, make_model, movies, popularity, publish, CLUSTER_A
 
         async def main():
             registry = Registry({str(tmp_path / "models")!r})
             publish(registry, make_model("v1"))
-            service = RecommenderService(FakeStorage(), FakeCatalog(movies()), registry,
+            storage = await Storage({str(tmp_path / "bot.sqlite3")!r}).open()
+            await storage.load_catalog("ml-latest-small", movies(), popularity())
+            service = RecommenderService(storage, FakeCatalog(movies()), registry,
                                          DATASETS["ml-latest-small"].scale, popularity=popularity())
             assert service.reload_model() == "v1", (await service.stats()).model_status
             await service.rate(7, CLUSTER_A[0], 5.0, 1)
             recs = await service.recommend(7)
             pred = await service.predict(7, CLUSTER_A[1])
             sim = await service.similar(CLUSTER_A[1])
+            await storage.close()
             return [recs.path.value, pred.path.value, len(sim)]
 
         out = asyncio.run(main())
