@@ -243,7 +243,10 @@ def _configure_tensorflow(threads: int | None) -> None:
 
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        # Start the runtime now so these counts are fixed: training's own default can no longer
+        # override them (the worker keeps a core free for the bot's event loop this way).
+        tf.constant(0.0)
 
 
 def run_training(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
@@ -262,6 +265,9 @@ def run_training(args: argparse.Namespace, settings: Settings, reporter: Reporte
     registry = Registry(settings.models_dir)
     version = registry.new_version(args.model)
     data = load_from_settings(settings, progress=reporter.out is None and not args.quiet)
+    # Taken before the members' ratings are read: the service treats ratings stored after this
+    # moment as not yet learned (it folds them in), so it must never be later than the read.
+    started = time.time()
     members = read_member_ratings(settings.db_path) if not args.no_members else pd.DataFrame()
     if members.empty:
         members = pd.DataFrame({"user_id": [], "movie_id": [], "rating": [], "timestamp": []})
@@ -287,7 +293,6 @@ def run_training(args: argparse.Namespace, settings: Settings, reporter: Reporte
     def on_epoch(info: dict[str, Any]) -> None:
         reporter.emit(_finite({"event": "epoch", **info}))
 
-    started = time.time()
     result = training.train_model(
         ratings,
         data.movies,
@@ -467,11 +472,11 @@ def _run(args: argparse.Namespace, reporter: Reporter, *, stdout: TextIO) -> int
 
 def _setup_logging(level: str, *, quiet: bool) -> None:
     root = logging.getLogger()
-    if not any(getattr(h, "_train_cli", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler._train_cli = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
+    if root.handlers:  # already configured (an embedding program, or pytest): leave it alone
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
     root.setLevel("WARNING" if quiet else level)
 
 
