@@ -106,6 +106,7 @@ class MovieBot(commands.Bot):
         self.cooldowns = Cooldowns()
         self.interaction_stats = telemetry.InteractionStats()
         self.retrainer = Retrainer(service)
+        self.synced_commands: list[app_commands.AppCommand] = []
         self.retrain_loop = tasks.loop(hours=settings.retrain_interval_hours)(self.background_retrain)
         self.retrain_loop.before_loop(self._before_retrain_loop)
 
@@ -135,6 +136,7 @@ class MovieBot(commands.Bot):
             log.info(
                 "synced %d commands globally (Discord may take up to an hour to show changes)", len(synced)
             )
+        self.synced_commands = synced
         return synced
 
     async def on_app_command_completion(self, interaction: discord.Interaction, command: Any) -> None:

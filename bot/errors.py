@@ -78,9 +78,13 @@ async def send_ephemeral(interaction: discord.Interaction, message: str) -> None
         await interaction.response.send_message(message, ephemeral=True)
         return
     if interaction.extras.get("public_defer"):
-        # A public "thinking…" placeholder would otherwise turn into a public error message.
+        # A public "thinking…" placeholder can't become private, and a follow-up would only replace
+        # it (publicly). So: complete it, answer privately, then remove the public placeholder.
+        await interaction.edit_original_response(content="I couldn't answer that one.")
+        await interaction.followup.send(message, ephemeral=True)
         try:
             await interaction.delete_original_response()
         except discord.HTTPException:
-            log.debug("could not delete the deferred reply before an error message", exc_info=True)
+            log.debug("could not delete the public placeholder after an error", exc_info=True)
+        return
     await interaction.followup.send(message, ephemeral=True)

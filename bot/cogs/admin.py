@@ -71,8 +71,9 @@ class Admin(commands.Cog):
         await interaction.response.defer(thinking=True)
         interaction.extras["public_defer"] = True
         progress = ProgressReporter(interaction)
+        # Not forced: a run that is worse than the serving model is reported, not published.
         result: dict[str, Any] = await self.bot.retrainer.run(
-            progress, force=True, trigger=f"/retrain by {interaction.user.id}"
+            progress, force=False, trigger=f"/retrain by {interaction.user.id}"
         )
         embed = render.retrain_result_embed(result)
         files: list[discord.File] = []

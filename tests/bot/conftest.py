@@ -1,0 +1,48 @@
+"""Fixtures for driving the real bot through discord.py with simcord (no network, no token)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import discord
+import pytest
+
+from bot.client import MovieBot, create_bot
+from recommender.config import Settings
+from tests.bot.fakes import FakeService
+
+
+@pytest.fixture
+def bot_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, movielens_dataset="ml-latest-small", retrain_min_new_ratings=3)
+
+
+@pytest.fixture
+def fake_service() -> FakeService:
+    return FakeService()
+
+
+@pytest.fixture
+def simcord_bot(bot_settings: Settings, fake_service: FakeService) -> MovieBot:
+    return create_bot(bot_settings, fake_service)
+
+
+@dataclass
+class World:
+    guild: object
+    channel: object
+    member: object
+    other: object
+    admin: object
+
+
+@pytest.fixture
+def world(simcord_env) -> World:
+    guild = simcord_env.create_guild("Cinema")
+    channel = guild.create_text_channel("movies")
+    mods = guild.create_role("Mods", permissions=discord.Permissions(manage_guild=True))
+    member = guild.add_member(simcord_env.create_user("alice"))
+    other = guild.add_member(simcord_env.create_user("bob"))
+    admin = guild.add_member(simcord_env.create_user("carol"), roles=[mods])
+    return World(guild, channel, member, other, admin)

@@ -1,0 +1,169 @@
+"""Admin commands and the retrain flow, through discord.py's real interaction handling (simcord)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import discord
+import pytest
+from simcord import SetupError
+
+from bot.client import create_bot
+from bot.errors import unwrap
+from recommender.config import Settings
+
+
+def command(env, name: str):
+    return next(c for c in env.bot.synced_commands if c.name == name)
+
+
+def handled(env) -> list[str]:
+    return [type(unwrap(e)).__name__ for e in env.errors]
+
+
+def original_edits(env) -> list[dict]:
+    return [
+        r.json or {}
+        for r in env.http_requests
+        if r.method == "PATCH" and r.path.endswith("/messages/@original")
+    ]
+
+
+async def test_admin_commands_are_hidden_from_members(simcord_env, world):
+    visible = world.member.available_commands(world.channel)
+    assert {"rate", "recommend", "predict", "similar", "ratings", "forget"} <= set(visible)
+    assert "retrain" not in visible and "stats" not in visible
+    assert {"retrain", "stats"} <= set(world.admin.available_commands(world.channel))
+    with pytest.raises(SetupError):
+        await world.member.slash(world.channel, "retrain")
+
+
+async def test_non_admin_is_refused_even_when_the_server_shows_them_the_command(
+    simcord_env, world, fake_service
+):
+    # A server owner can override Discord's default_member_permissions hint for anyone.
+    world.guild.set_command_permissions(command(simcord_env, "retrain"), {world.member: True})
+    world.guild.set_command_permissions(command(simcord_env, "stats"), {world.member: True})
+    assert "retrain" in world.member.available_commands(world.channel)
+
+    refused = await world.member.slash(world.channel, "retrain")
+    assert refused.ephemeral and "Only server admins" in refused.response.content
+    stats = await world.member.slash(world.channel, "stats")
+    assert stats.ephemeral and "Only server admins" in stats.response.content
+    assert not [c for c in fake_service.calls if c[0] == "retrain"]
+    assert handled(simcord_env) == ["AdminOnly", "AdminOnly"]
+
+
+async def test_the_admin_role_from_settings_is_enough(fake_service, tmp_path):
+    import simcord
+
+    async with simcord.run(create_bot(Settings(data_dir=tmp_path), fake_service)) as env:
+        guild = env.create_guild()
+        channel = guild.create_text_channel("general")
+        curators = guild.create_role("Curators")  # no Manage Server
+        curator = guild.add_member(env.create_user("dana"), roles=[curators])
+        env.bot.settings = Settings(data_dir=tmp_path, admin_role_id=curators.id)
+        guild.set_command_permissions(command(env, "stats"), {curators: True})
+        result = await curator.slash(channel, "stats")
+        assert result.ephemeral and result.response.embeds[0].title == "Recommender stats"
+
+
+async def test_retrain_reports_progress_then_metrics_and_the_loss_curve(
+    simcord_env, world, fake_service, tmp_path
+):
+    plot = tmp_path / "loss.png"
+    plot.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 64)
+    fake_service.plot_path = str(plot)
+    fake_service.retrain_epochs = 20
+
+    result = await world.admin.slash(world.channel, "retrain")
+    assert not result.ephemeral
+    edits = original_edits(simcord_env)
+    progress = [
+        e for e in edits if "epoch" in (e.get("content") or "") or "started" in (e.get("content") or "")
+    ]
+    assert progress, "the reply should show training progress before the result"
+    # 21 progress events arrive within a second: the edits are throttled to about one a second.
+    assert len(progress) < 5
+    final = result.response
+    embed = final.embeds[0]
+    assert embed.title == "New model published" and "v1" in embed.description
+    assert "val_rmse" in embed.fields[0].value
+    assert [a.filename for a in final.attachments] == ["loss.png"]
+    assert ("retrain", False) in fake_service.calls
+
+
+async def test_retrain_that_is_not_published_says_why(simcord_env, world, fake_service):
+    fake_service.retrain_publish = False
+    result = await world.admin.slash(world.channel, "retrain")
+    embed = result.response.embeds[0]
+    assert "not published" in embed.title and "worse than 0.91" in embed.description
+    assert result.response.attachments == []
+
+
+async def test_a_second_retrain_while_one_runs_says_so(simcord_env, world, fake_service):
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        # An intentional external wait: simcord settles while the first retrain is still running.
+        await simcord_env.external_wait(release.wait(), reason="first retrain held by the test")
+
+    fake_service.retrain_gate = hold
+    first = await world.admin.slash(world.channel, "retrain")
+    assert first.acknowledged and first.response.embeds == []  # still training
+
+    second = await world.admin.slash(world.channel, "retrain")
+    assert second.ephemeral and "already running" in second.response.content
+    assert handled(simcord_env) == ["RetrainInProgress"]
+
+    release.set()
+    await simcord_env.settle()
+    assert first.response.embeds[0].title == "New model published"
+    assert [c for c in fake_service.calls if c[0] == "retrain"] == [("retrain", False)]
+
+
+async def test_stats_shows_counts_model_and_interactions(simcord_env, world, fake_service):
+    await world.member.slash(world.channel, "rate", movie="1", stars=4.0)
+    await world.admin.slash(world.channel, "retrain")
+    result = await world.admin.slash(world.channel, "stats")
+    assert result.ephemeral
+    fields = {f.name: f.value for f in result.response.embeds[0].fields}
+    assert fields["Ratings"] == "1" and fields["Members"] == "1"
+    assert "`v1`" in fields["Model version"] and fields["Model status"] == "ok"
+    assert "val_rmse" in fields["Metrics"]
+    assert "interactions" in fields["Interactions"]
+
+
+async def test_background_loop_retrains_only_after_enough_new_ratings(simcord_env, world, fake_service):
+    bot = simcord_env.bot
+    assert bot.retrain_loop.is_running()
+    # The first tick ran at start-up with no ratings: nothing to do.
+    assert not [c for c in fake_service.calls if c[0] == "retrain"]
+
+    await world.member.slash(world.channel, "rate", movie="1", stars=4.0)
+    await simcord_env.advance_time(bot.settings.retrain_interval_hours * 3600)
+    assert not [c for c in fake_service.calls if c[0] == "retrain"]  # 1 < RETRAIN_MIN_NEW_RATINGS (3)
+
+    for movie in ("2", "3"):
+        await world.member.slash(world.channel, "rate", movie=movie, stars=4.0)
+    await simcord_env.advance_time(bot.settings.retrain_interval_hours * 3600)
+    assert [c for c in fake_service.calls if c[0] == "retrain"] == [("retrain", False)]
+    assert fake_service.model_version == "v1"  # swapped in by the service on success
+
+    await simcord_env.advance_time(bot.settings.retrain_interval_hours * 3600)
+    assert len([c for c in fake_service.calls if c[0] == "retrain"]) == 1  # nothing new since
+
+
+async def test_closing_the_bot_cancels_the_loop(simcord_env):
+    bot = simcord_env.bot
+    assert bot.retrain_loop.is_running()
+    await bot.close()
+    await simcord_env.settle()
+    assert not bot.retrain_loop.is_running()
+
+
+async def test_intents_are_not_privileged(simcord_bot):
+    intents = simcord_bot.intents
+    assert intents.guilds
+    assert not (intents.members or intents.presences or intents.message_content)
+    assert isinstance(simcord_bot, discord.ext.commands.Bot)

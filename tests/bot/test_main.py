@@ -1,0 +1,121 @@
+"""``python -m bot``: configuration errors, the order PREPARE -> token check, token redaction."""
+
+from __future__ import annotations
+
+import io
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bot.__main__ as cli
+from recommender.config import Secret, Settings
+from tests.bot.fakes import FakeService
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logger():
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_bad_configuration_exits_2_with_the_reason():
+    env = {"PATH": "/usr/bin:/bin", "MOVIELENS_DATASET": "ml-999k", "HOME": "/tmp"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2
+    assert "Configuration error" in proc.stderr and "MOVIELENS_DATASET" in proc.stderr
+
+
+class _OpenService(FakeService):
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        return None
+
+
+@pytest.fixture
+def prepared(monkeypatch, tmp_path):
+    """PREPARE replaced by recorders, so these tests check the order and the exits, not the data."""
+    steps: list[str] = []
+    service = _OpenService()
+
+    async def prepare_catalog(settings):
+        steps.append("catalog")
+        return 3
+
+    async def open_service(settings, **kwargs):
+        steps.append("service")
+        return service
+
+    monkeypatch.setattr(cli, "prepare_catalog", prepare_catalog)
+    monkeypatch.setattr("recommender.service.RecommenderService.open", open_service)
+    return steps, service, {"BOT_DATA_DIR": str(tmp_path)}
+
+
+def test_without_a_token_everything_is_prepared_then_it_says_how_to_get_one(prepared, capsys):
+    steps, service, env = prepared
+    assert cli.main([], env=env) == 1
+    err = capsys.readouterr().err
+    assert steps == ["catalog", "service"]
+    assert [c for c in service.calls if c[0] == "retrain"], "a first model is trained before the token check"
+    assert "DISCORD_TOKEN is empty" in err and "Reset Token" in err and "DISCORD_TOKEN=" in err
+    assert "applications.commands" in err
+
+
+def test_prepare_only_stops_before_the_bot(prepared, capsys, monkeypatch):
+    steps, service, env = prepared
+    service.model_version = "v1"  # a model exists: no training
+    started = []
+    monkeypatch.setattr("bot.client.create_bot", lambda *a, **k: started.append(a))
+    assert cli.main(["--prepare-only"], env={**env, "DISCORD_TOKEN": TOKEN}) == 0
+    assert steps == ["catalog", "service"] and not started
+    assert not [c for c in service.calls if c[0] == "retrain"]
+    assert "Prepared" in capsys.readouterr().err
+
+
+def test_the_token_never_reaches_a_log_line():
+    settings = Settings(discord_token=Secret(TOKEN), log_level="DEBUG")
+    out = io.StringIO()
+    cli.setup_logging(settings, stream=out)
+    log = logging.getLogger("bot.test")
+    log.info("connecting with %s", TOKEN)
+    log.debug(f"header Authorization: Bot {TOKEN}")
+    try:
+        raise RuntimeError(f"login failed for {TOKEN}")
+    except RuntimeError:
+        log.exception("boom")
+    log.info("settings: %r", settings)
+    text = out.getvalue()
+    assert TOKEN not in text
+    assert text.count("**********") >= 4  # the three lines above plus the traceback
+    assert "connecting with" in text and "RuntimeError" in text
+
+
+async def test_prepare_catalog_loads_ml100k_once(movielens_dir, tmp_path, capsys):
+    from recommender.storage import Storage
+
+    settings = Settings(
+        data_dir=tmp_path, movielens_dataset="ml-100k", movielens_path=movielens_dir / "ml-100k"
+    )
+    assert await cli.prepare_catalog(settings) == 1682
+    async with Storage(settings.db_path) as storage:
+        assert await storage.catalog_dataset() == "ml-100k"
+        popularity = await storage.popularity()
+        toy = await storage.get_movie(1)
+    assert toy is not None and toy.title.startswith("Toy Story") and toy.year == 1995
+    count, mean, score = popularity[50]  # Star Wars: the most rated movie of ml-100k
+    assert count == 583 and 4.0 < mean < 4.5 and 3.5 < score <= mean
+    capsys.readouterr()
+    assert await cli.prepare_catalog(settings) == 1682
+    assert "already holds ml-100k" in capsys.readouterr().err
