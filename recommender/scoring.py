@@ -1,0 +1,347 @@
+"""Numpy-only scoring from exported arrays: predict, top-k, fold-in, content model, similar movies.
+
+This module must never import TensorFlow (the bot process loads it); a test checks ``sys.modules``.
+Every servable family exports to the same shape: ``rating = mu + b_u + b_i + <p_u, q_i>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from recommender.errors import NoModel
+from recommender.types import RatingScale
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ContentFeatures", "ServingModel", "member_key", "ml_key"]
+
+SERVING_FILE = "serving.npz"
+IDMAPS_FILE = "idmaps.json"
+_FORMAT = 1
+
+
+def member_key(user_id: int) -> str:
+    """The id-map key of a Discord member (never collides with a MovieLens user)."""
+    return f"member:{int(user_id)}"
+
+
+def ml_key(user_id: int) -> str:
+    """The id-map key of a MovieLens user."""
+    return f"ml:{int(user_id)}"
+
+
+@dataclass(frozen=True)
+class ContentFeatures:
+    """Turns a movie's genres and year into the feature vector the content models use."""
+
+    genres: tuple[str, ...]
+    year_mean: float = 1990.0
+    year_std: float = 15.0
+
+    @classmethod
+    def fit(cls, genres: Iterable[Sequence[str]], years: Iterable[float | None]) -> ContentFeatures:
+        vocab = sorted({g for gs in genres for g in (gs or ()) if g and g != "(no genres listed)"})
+        ys = np.array([float(y) for y in years if y is not None and not _isnan(y)], dtype=np.float64)
+        mean = float(ys.mean()) if ys.size else 1990.0
+        std = float(ys.std()) if ys.size > 1 and ys.std() > 0 else 15.0
+        return cls(tuple(vocab), mean, std)
+
+    @property
+    def size(self) -> int:
+        # genres, year (standardised), year squared, year-missing flag, intercept
+        return len(self.genres) + 4
+
+    def vector(self, genres: Sequence[str] | None, year: float | None) -> np.ndarray:
+        out = np.zeros(self.size, dtype=np.float64)
+        index = {g: i for i, g in enumerate(self.genres)}
+        for g in genres or ():
+            if g in index:
+                out[index[g]] = 1.0
+        n = len(self.genres)
+        if year is None or _isnan(year):
+            out[n + 2] = 1.0
+        else:
+            z = (float(year) - self.year_mean) / self.year_std
+            out[n], out[n + 1] = z, z * z
+        out[n + 3] = 1.0
+        return out
+
+    def matrix(self, genres: Sequence[Sequence[str] | None], years: Sequence[float | None]) -> np.ndarray:
+        if len(genres) == 0:
+            return np.zeros((0, self.size))
+        return np.stack([self.vector(g, y) for g, y in zip(genres, years, strict=True)])
+
+
+def _isnan(value: object) -> bool:
+    try:
+        return math.isnan(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return True
+
+
+def fit_content_map(features: np.ndarray, targets: np.ndarray, weights: np.ndarray, reg: float) -> np.ndarray:
+    """Weighted ridge ``features -> targets`` (rows = movies); returns the (F, T) weight matrix.
+
+    Movies are weighted by their rating count so a movie seen once does not pull the map around.
+    """
+    w = np.sqrt(weights)[:, None]
+    x, y = features * w, targets * w
+    gram = x.T @ x + reg * np.eye(features.shape[1])
+    return np.linalg.solve(gram, x.T @ y)
+
+
+@dataclass
+class ServingModel:
+    """What the service scores with: numpy arrays plus the id maps, no TensorFlow."""
+
+    version: str
+    family: str
+    scale: RatingScale
+    global_mean: float
+    user_keys: list[str]
+    user_factors: np.ndarray  # (U, d)
+    user_bias: np.ndarray  # (U,)
+    movie_ids: np.ndarray  # (I,) int64, dataset movie ids
+    item_factors: np.ndarray  # (I, d)
+    item_bias: np.ndarray  # (I,)
+    item_count: np.ndarray  # (I,) training ratings per movie: the confidence used by the ranking
+    content: ContentFeatures
+    content_weights: np.ndarray  # (F, d + 1): features -> [q_i, b_i]
+    reg: float = 0.1  # ridge strength per rating, as in training
+    bias_reg: float = 0.01
+    rank_weight: float = 0.0  # how much log(count) counts in the served ranking
+    metrics: dict = field(default_factory=dict)
+    trained_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._user_index = {k: i for i, k in enumerate(self.user_keys)}
+        self._movie_index = {int(m): i for i, m in enumerate(self.movie_ids.tolist())}
+        norms = np.linalg.norm(self.item_factors, axis=1)
+        self._unit = self.item_factors / np.where(norms > 0, norms, 1.0)[:, None]
+        self._prior = self.rank_weight * np.log1p(self.item_count.astype(np.float64))
+
+    # --- users -------------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return int(self.item_factors.shape[1])
+
+    def user_vector(self, key: str) -> tuple[np.ndarray, float] | None:
+        """The trained embedding and bias of ``key`` (``member_key(..)`` / ``ml_key(..)``), if any."""
+        i = self._user_index.get(key)
+        if i is None:
+            return None
+        return self.user_factors[i].copy(), float(self.user_bias[i])
+
+    def fold_in(
+        self, movie_ids: Sequence[int], stars: Sequence[float], *, reg: float | None = None
+    ) -> tuple[np.ndarray, float]:
+        """Closed-form ridge for a user's vector and bias against the frozen movie factors.
+
+        Minimises ``sum (r - mu - b_i - b_u - p.q_i)^2 + reg*n*|p|^2 + bias_reg*n*b_u^2`` - the same
+        per-rating penalty the model was trained with, so a folded-in user looks like a trained one.
+        Movies without an embedding are ignored; with none left, the result is the zero user.
+        """
+        reg = self.reg if reg is None else reg
+        rows, ys = [], []
+        for m, s in zip(movie_ids, stars, strict=True):
+            i = self._movie_index.get(int(m))
+            if i is not None:
+                rows.append(i)
+                ys.append(float(s))
+        if not rows:
+            return np.zeros(self.dim), 0.0
+        idx = np.asarray(rows)
+        x = np.hstack([self.item_factors[idx], np.ones((len(idx), 1))])
+        y = np.asarray(ys) - self.global_mean - self.item_bias[idx]
+        n = max(len(idx), 1)
+        penalty = np.diag([reg * n] * self.dim + [self.bias_reg * n])
+        w = np.linalg.solve(x.T @ x + penalty + 1e-9 * np.eye(self.dim + 1), x.T @ y)
+        return w[:-1], float(w[-1])
+
+    # --- movies ------------------------------------------------------------------------------
+    def has_movie(self, movie_id: int) -> bool:
+        return int(movie_id) in self._movie_index
+
+    def movie_index(self, movie_ids: Iterable[int]) -> np.ndarray:
+        """Dense indices of ``movie_ids``; -1 for movies without an embedding."""
+        return np.fromiter((self._movie_index.get(int(m), -1) for m in movie_ids), dtype=np.int64)
+
+    def raw_scores(self, user: tuple[np.ndarray, float], index: np.ndarray | None = None) -> np.ndarray:
+        """Unclipped ``mu + b_u + b_i + p.q_i`` for the given dense indices (all movies by default)."""
+        vec, bias = user
+        q = self.item_factors if index is None else self.item_factors[index]
+        b = self.item_bias if index is None else self.item_bias[index]
+        return self.global_mean + bias + b + q @ np.asarray(vec, dtype=np.float64)
+
+    def predict(self, user: tuple[np.ndarray, float], movie_ids: Sequence[int]) -> np.ndarray:
+        """Predicted stars, clipped to the scale; movies without an embedding get ``mu + b_u``."""
+        idx = self.movie_index(movie_ids)
+        known = idx >= 0
+        out = np.full(len(idx), self.global_mean + user[1], dtype=np.float64)
+        if known.any():
+            out[known] = self.raw_scores(user, idx[known])
+        return np.clip(out, self.scale.minimum, self.scale.maximum)
+
+    def content_vector(self, genres: Sequence[str] | None, year: float | None) -> tuple[np.ndarray, float]:
+        """Item factors and bias for a movie the model never saw, from its genres and year."""
+        out = self.content.vector(genres, year) @ self.content_weights
+        return out[:-1], float(out[-1])
+
+    def predict_content(
+        self, user: tuple[np.ndarray, float], genres: Sequence[str] | None, year: float | None
+    ) -> float:
+        q, b = self.content_vector(genres, year)
+        raw = self.global_mean + user[1] + b + float(q @ np.asarray(user[0], dtype=np.float64))
+        return float(self.scale.clip(raw))
+
+    def rank_scores(self, user: tuple[np.ndarray, float]) -> np.ndarray:
+        """The served ranking score of every movie: predicted rating plus a confidence prior.
+
+        A model fitted for RMSE ranks obscure movies with a handful of glowing ratings on top;
+        adding ``rank_weight * log(1 + count)`` favours movies whose prediction rests on evidence.
+        """
+        return self.raw_scores(user) + self._prior
+
+    def recommend(
+        self, user: tuple[np.ndarray, float], k: int, exclude: Collection[int] = ()
+    ) -> list[tuple[int, float]]:
+        """Top ``k`` movies as ``(movie_id, predicted stars)``; never a movie in ``exclude``."""
+        if k <= 0:
+            return []
+        scores = self.rank_scores(user)
+        blocked = self.movie_index(exclude)
+        blocked = blocked[blocked >= 0]
+        if blocked.size:
+            scores = scores.copy()
+            scores[blocked] = -np.inf
+        k = min(k, int(np.isfinite(scores).sum()))
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((self.movie_ids[top], -scores[top]))]  # deterministic ties: lower id first
+        stars = np.clip(self.raw_scores(user, top), self.scale.minimum, self.scale.maximum)
+        return [(int(self.movie_ids[i]), float(s)) for i, s in zip(top, stars, strict=True)]
+
+    def similar(self, movie_id: int, k: int) -> list[tuple[int, float]]:
+        """The ``k`` movies whose factors point the most the same way (cosine), best first."""
+        i = self._movie_index.get(int(movie_id))
+        if i is None or k <= 0:
+            return []
+        cos = self._unit @ self._unit[i]
+        cos[i] = -np.inf
+        k = min(k, len(cos) - 1)
+        if k <= 0:
+            return []
+        top = np.argpartition(-cos, k - 1)[:k]
+        top = top[np.lexsort((self.movie_ids[top], -cos[top]))]
+        return [(int(self.movie_ids[j]), float(cos[j])) for j in top]
+
+    # --- persistence -------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        """Write ``serving.npz`` and ``idmaps.json`` into ``directory`` (each atomically)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = {
+            "user_factors": self.user_factors.astype(np.float64),
+            "user_bias": self.user_bias.astype(np.float64),
+            "movie_ids": self.movie_ids.astype(np.int64),
+            "item_factors": self.item_factors.astype(np.float64),
+            "item_bias": self.item_bias.astype(np.float64),
+            "item_count": self.item_count.astype(np.int64),
+            "content_weights": self.content_weights.astype(np.float64),
+        }
+        meta = {
+            "format": _FORMAT,
+            "version": self.version,
+            "family": self.family,
+            "scale": [self.scale.minimum, self.scale.maximum, self.scale.step],
+            "global_mean": self.global_mean,
+            "user_keys": self.user_keys,
+            "genres": list(self.content.genres),
+            "year_mean": self.content.year_mean,
+            "year_std": self.content.year_std,
+            "reg": self.reg,
+            "bias_reg": self.bias_reg,
+            "rank_weight": self.rank_weight,
+            "metrics": self.metrics,
+            "trained_at": self.trained_at,
+        }
+        _atomic_write(directory / SERVING_FILE, lambda f: np.savez(f, **arrays))
+        _atomic_write(directory / IDMAPS_FILE, lambda f: f.write(json.dumps(meta).encode()))
+
+    @classmethod
+    def load(cls, directory: Path) -> ServingModel:
+        """Load what :meth:`save` wrote; :class:`NoModel` says which file is missing or broken."""
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / IDMAPS_FILE).read_text())
+            with np.load(directory / SERVING_FILE, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            model = cls(
+                version=str(meta["version"]),
+                family=str(meta["family"]),
+                scale=RatingScale(*(float(x) for x in meta["scale"])),
+                global_mean=float(meta["global_mean"]),
+                user_keys=[str(k) for k in meta["user_keys"]],
+                user_factors=arrays["user_factors"],
+                user_bias=arrays["user_bias"],
+                movie_ids=arrays["movie_ids"],
+                item_factors=arrays["item_factors"],
+                item_bias=arrays["item_bias"],
+                item_count=arrays["item_count"],
+                content=ContentFeatures(
+                    tuple(meta["genres"]), float(meta["year_mean"]), float(meta["year_std"])
+                ),
+                content_weights=arrays["content_weights"],
+                reg=float(meta["reg"]),
+                bias_reg=float(meta["bias_reg"]),
+                rank_weight=float(meta["rank_weight"]),
+                metrics=dict(meta.get("metrics") or {}),
+                trained_at=float(meta.get("trained_at") or 0.0),
+            )
+            model._check_shapes()
+        except FileNotFoundError as exc:
+            raise NoModel(
+                f"The model files are incomplete ({Path(exc.filename or '').name} is missing)."
+            ) from exc
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise NoModel(
+                f"The model files in {directory.name} are unreadable ({type(exc).__name__})."
+            ) from exc
+        return model
+
+    def _check_shapes(self) -> None:
+        u, i = len(self.user_keys), len(self.movie_ids)
+        d = self.item_factors.shape[1] if self.item_factors.ndim == 2 else -1
+        ok = (
+            self.user_factors.shape == (u, d)
+            and self.user_bias.shape == (u,)
+            and self.item_factors.shape == (i, d)
+            and self.item_bias.shape == (i,)
+            and self.item_count.shape == (i,)
+            and self.content_weights.shape == (self.content.size, d + 1)
+        )
+        if not ok:
+            raise ValueError("array shapes do not match the id maps")
+
+
+def _atomic_write(path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,732 @@
+"""Fit the Keras model families, export them to numpy for serving, plot the loss curves.
+
+Runs in the trainer process (train.py / the retrain worker), never in the bot: it imports TensorFlow.
+Early stopping watches a validation slice carved from the *training* ratings only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from recommender.scoring import ContentFeatures, ServingModel, fit_content_map, ml_key
+from recommender.types import RatingScale
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_PARAMS",
+    "FAMILIES",
+    "SERVABLE_FAMILIES",
+    "ExportParityError",
+    "KerasRecommender",
+    "TrainResult",
+    "plot_loss",
+    "train_model",
+]
+
+FAMILIES = ("mf", "mlp", "hybrid", "classifier")
+SERVABLE_FAMILIES = ("mf", "hybrid")
+PARITY_TOLERANCE = 1e-4
+RANK_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+
+_COMMON: dict[str, Any] = {
+    "epochs": 30,
+    "batch_size": 2048,
+    "lr": 0.005,
+    "patience": 3,
+    "val_fraction": 0.05,
+    "content_reg": 1.0,
+    "rank_weight": "auto",  # "auto": chosen on the validation slice by NDCG@5
+}
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    # l2 is the per-rating penalty (see models._embedding); 0.12/0.05 came from a sweep on u1 only.
+    "mf": {**_COMMON, "dim": 48, "l2": 0.12, "bias_l2": 0.05, "als_iters": 12},
+    "hybrid": {**_COMMON, "dim": 48, "l2": 0.12, "bias_l2": 0.05, "feature_l2": 1e-4, "variant": "full"},
+    "mlp": {**_COMMON, "dim": 32, "l2": 0.02, "hidden": "64,32", "dropout": 0.2, "lr": 0.002},
+    "classifier": {**_COMMON, "dim": 32, "l2": 0.02, "hidden": "64,32", "dropout": 0.2, "lr": 0.002},
+}
+
+
+class ExportParityError(RuntimeError):
+    """The exported numpy arrays do not reproduce the Keras model's predictions."""
+
+
+@dataclass
+class TrainResult:
+    model: Any  # keras.Model
+    family: str
+    params: dict
+    seed: int
+    history: dict[str, list[float]]
+    serving: ServingModel | None
+    val_rmse: float
+    metrics: dict
+    fit_seconds: float
+    encoded: _Encoded | None = field(default=None, repr=False)
+
+
+# --- data preparation --------------------------------------------------------------------------
+
+
+@dataclass
+class _Encoded:
+    """Dense indices, features and the fit/validation split of one training run."""
+
+    user_keys: list[str]
+    movie_ids: np.ndarray
+    users: np.ndarray
+    movies: np.ndarray
+    ratings: np.ndarray
+    fit: np.ndarray  # row indices used for fitting
+    val: np.ndarray  # row indices of the validation slice
+    global_mean: float
+    content: ContentFeatures
+    content_matrix: np.ndarray  # (I, F) genres/year features of the indexed movies
+    hybrid_features: np.ndarray  # (I, F + 1): content + centred shrunk average rating
+    counts: np.ndarray  # (I,) ratings per movie in the fit rows
+
+    @property
+    def user_index(self) -> dict[str, int]:
+        return {k: i for i, k in enumerate(self.user_keys)}
+
+    @property
+    def movie_index(self) -> dict[int, int]:
+        return {int(m): i for i, m in enumerate(self.movie_ids.tolist())}
+
+
+def _user_keys(ratings: pd.DataFrame) -> pd.Series:
+    if "user_key" in ratings.columns:
+        return ratings["user_key"].astype(str)
+    return ratings["user_id"].astype(np.int64).map(ml_key)
+
+
+def _encode(ratings: pd.DataFrame, movies: pd.DataFrame, val_fraction: float, seed: int) -> _Encoded:
+    if ratings.empty:
+        raise ValueError("no ratings to train on")
+    keys = _user_keys(ratings)
+    user_codes, user_keys = pd.factorize(keys, sort=True)
+    movie_codes, movie_ids = pd.factorize(ratings["movie_id"].astype(np.int64), sort=True)
+    y = ratings["rating"].to_numpy(dtype=np.float64)
+    n = len(y)
+    rng = np.random.default_rng(seed)
+    n_val = round(n * val_fraction) if n >= 20 else 0
+    perm = rng.permutation(n)
+    val, fit = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    mu = float(y[fit].mean())
+    counts = np.bincount(movie_codes[fit], minlength=len(movie_ids))
+    sums = np.bincount(movie_codes[fit], weights=y[fit], minlength=len(movie_ids))
+    shrunk = (sums + 10.0 * mu) / (counts + 10.0) - mu  # average rating, shrunk so 1 vote means little
+
+    meta = movies.drop_duplicates("movie_id").set_index(movies["movie_id"].astype(np.int64).values)
+    genres_all = meta["genres"].tolist() if "genres" in meta else []
+    years_all = meta["year"].tolist() if "year" in meta else []
+    content = ContentFeatures.fit(genres_all, years_all)
+    rows = [meta.loc[m] if m in meta.index else None for m in movie_ids.tolist()]
+    g = [
+        tuple(r["genres"]) if r is not None and isinstance(r.get("genres"), tuple | list) else ()
+        for r in rows
+    ]
+    yr = [r.get("year") if r is not None else None for r in rows]
+    yr = [None if v is None or pd.isna(v) else float(v) for v in yr]
+    cm = content.matrix(g, yr)
+    hf = np.hstack([cm, shrunk[:, None]]).astype(np.float32)
+    return _Encoded(
+        user_keys=list(user_keys),
+        movie_ids=np.asarray(movie_ids, dtype=np.int64),
+        users=user_codes.astype(np.int32),
+        movies=movie_codes.astype(np.int32),
+        ratings=y,
+        fit=fit,
+        val=val,
+        global_mean=mu,
+        content=content,
+        content_matrix=cm,
+        hybrid_features=hf,
+        counts=counts,
+    )
+
+
+def _params(family: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; use one of {', '.join(FAMILIES)}")
+    merged = dict(DEFAULT_PARAMS[family])
+    for key, value in (params or {}).items():
+        if key not in merged:
+            raise ValueError(f"{family} has no parameter {key!r}; known: {', '.join(sorted(merged))}")
+        if value is not None:
+            merged[key] = value
+    return merged
+
+
+def _hidden(value: Any) -> tuple[int, ...]:
+    if isinstance(value, str):
+        return tuple(int(x) for x in value.split(",") if x.strip())
+    return tuple(int(x) for x in value)
+
+
+# --- TensorFlow ---------------------------------------------------------------------------------
+
+_tf_configured = False
+
+
+def _configure_tf() -> None:
+    """Two threads: the machine (and CI) is small and shared; more threads only add contention."""
+    global _tf_configured
+    if _tf_configured:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(2)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # the runtime was already initialised by someone else: keep its setting
+        log.debug("TensorFlow threading already fixed")
+    _tf_configured = True
+
+
+def _build(family: str, p: dict[str, Any], enc: _Encoded, scale: RatingScale, seed: int):  # type: ignore[no-untyped-def]
+    from recommender import models
+
+    nu, ni = len(enc.user_keys), len(enc.movie_ids)
+    if family == "mf":
+        return models.build_mf(
+            nu,
+            ni,
+            global_mean=enc.global_mean,
+            dim=int(p["dim"]),
+            l2=p["l2"],
+            bias_l2=p["bias_l2"],
+            seed=seed,
+        )
+    if family == "hybrid":
+        return models.build_hybrid(
+            nu,
+            ni,
+            enc.hybrid_features.shape[1],
+            global_mean=enc.global_mean,
+            dim=int(p["dim"]),
+            l2=p["l2"],
+            bias_l2=p["bias_l2"],
+            feature_l2=p["feature_l2"],
+            variant=str(p["variant"]),
+            seed=seed,
+        )
+    if family == "mlp":
+        return models.build_mlp(
+            nu,
+            ni,
+            global_mean=enc.global_mean,
+            dim=int(p["dim"]),
+            l2=p["l2"],
+            hidden=_hidden(p["hidden"]),
+            dropout=p["dropout"],
+            seed=seed,
+        )
+    return models.build_classifier(
+        nu,
+        ni,
+        len(scale.classes),
+        dim=int(p["dim"]),
+        l2=p["l2"],
+        hidden=_hidden(p["hidden"]),
+        dropout=p["dropout"],
+        seed=seed,
+    )
+
+
+def _inputs(family: str, enc: _Encoded, users: np.ndarray, movies: np.ndarray) -> dict[str, np.ndarray]:
+    x = {"user": users.astype(np.int32), "movie": movies.astype(np.int32)}
+    if family == "hybrid":
+        x["features"] = enc.hybrid_features[movies]
+    return x
+
+
+def _keras_predict(model, family: str, scale: RatingScale, x: dict[str, np.ndarray]) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Unclipped predicted ratings (the expected rating for the classifier)."""
+    out = np.asarray(model.predict(x, batch_size=16384, verbose=0), dtype=np.float64)
+    if family == "classifier":
+        return out @ np.asarray(scale.classes, dtype=np.float64)
+    return out[:, 0]
+
+
+def _make_monitor(model, family, scale, enc, x_val, y_val, epochs, patience, on_epoch):  # type: ignore[no-untyped-def]
+    import keras
+
+    class EpochMonitor(keras.callbacks.Callback):
+        """Validation RMSE each epoch, early stopping with best-weight restore, progress hook."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.val_rmse: list[float] = []
+            self.best = math.inf
+            self.best_epoch = 0
+            self.best_weights = None
+            self.wait = 0
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            if len(y_val):
+                rmse = float(np.sqrt(np.mean((_keras_predict(model, family, scale, x_val) - y_val) ** 2)))
+            else:
+                rmse = float(np.sqrt(logs.get("loss", math.nan)))
+            self.val_rmse.append(rmse)
+            if rmse < self.best - 1e-5:
+                self.best, self.best_epoch, self.wait = rmse, epoch + 1, 0
+                self.best_weights = model.get_weights()
+            else:
+                self.wait += 1
+                if self.wait >= patience:
+                    model.stop_training = True
+            if on_epoch is not None:
+                on_epoch(
+                    {
+                        "epoch": epoch + 1,
+                        "epochs": epochs,
+                        "loss": float(logs.get("loss", math.nan)),
+                        "val_loss": float(logs.get("val_loss", math.nan)),
+                        "val_rmse": rmse,
+                    }
+                )
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            if self.best_weights is not None:
+                model.set_weights(self.best_weights)
+
+    return EpochMonitor()
+
+
+# --- ALS refinement (mf) ------------------------------------------------------------------------
+
+
+def _ridge_rows(
+    groups: list[np.ndarray],
+    other: np.ndarray,
+    other_bias: np.ndarray,
+    own: np.ndarray,
+    resid: np.ndarray,
+    l2: float,
+    bias_l2: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    dim = other.shape[1]
+    vecs = np.zeros((len(groups), dim))
+    bias = np.zeros(len(groups))
+    base = np.diag([l2] * dim + [bias_l2])
+    for e, rows in enumerate(groups):
+        if rows.size == 0:
+            continue
+        j = own[rows]
+        x = np.hstack([other[j], np.ones((rows.size, 1))])
+        y = resid[rows] - other_bias[j]
+        w = np.linalg.solve(x.T @ x + base * rows.size, x.T @ y)
+        vecs[e], bias[e] = w[:-1], w[-1]
+    return vecs, bias
+
+
+def _als_refine(
+    model, enc: _Encoded, p: dict[str, Any], on_iter: Callable[[int, float], None]
+) -> list[float]:  # type: ignore[no-untyped-def]
+    """Alternating exact ridge solves of the *same* loss the Keras MF minimises, written back into it.
+
+    The Keras loss is ``mean (r - r_hat)^2 + l2 * mean |p_u|^2 + ...`` over rows, i.e. a per-rating
+    penalty; each half-step below solves that objective exactly for one side with the other frozen.
+    Adam gets close, ALS finishes the job in a few seconds on CPU. Returns validation RMSE per sweep.
+    """
+    fit = enc.fit
+    u, m, r = enc.users[fit], enc.movies[fit], enc.ratings[fit] - enc.global_mean
+    nu, ni = len(enc.user_keys), len(enc.movie_ids)
+    by_user = np.split(np.argsort(u, kind="stable"), np.cumsum(np.bincount(u, minlength=nu))[:-1])
+    by_movie = np.split(np.argsort(m, kind="stable"), np.cumsum(np.bincount(m, minlength=ni))[:-1])
+    P = model.get_layer("user_embedding").get_weights()[0].astype(np.float64)
+    Q = model.get_layer("movie_embedding").get_weights()[0].astype(np.float64)
+    bu = model.get_layer("user_bias").get_weights()[0][:, 0].astype(np.float64)
+    bi = model.get_layer("movie_bias").get_weights()[0][:, 0].astype(np.float64)
+    vu, vm, vr = enc.users[enc.val], enc.movies[enc.val], enc.ratings[enc.val]
+    best, best_state, curve = math.inf, None, []
+    for it in range(int(p["als_iters"])):
+        P2, bu2 = _ridge_rows(by_user, Q, bi, m, r, p["l2"], p["bias_l2"])
+        # users with no fit rows keep their (regularised-to-zero) Keras values
+        seen_u = np.bincount(u, minlength=nu) > 0
+        P[seen_u], bu[seen_u] = P2[seen_u], bu2[seen_u]
+        Q2, bi2 = _ridge_rows(by_movie, P, bu, u, r, p["l2"], p["bias_l2"])
+        seen_m = np.bincount(m, minlength=ni) > 0
+        Q[seen_m], bi[seen_m] = Q2[seen_m], bi2[seen_m]
+        if vr.size:
+            pred = enc.global_mean + bu[vu] + bi[vm] + np.einsum("ij,ij->i", P[vu], Q[vm])
+            rmse = float(np.sqrt(np.mean((pred - vr) ** 2)))
+        else:
+            rmse = math.nan
+        curve.append(rmse)
+        on_iter(it + 1, rmse)
+        if not rmse >= best:  # also keeps the last state when there is no validation slice
+            best, best_state = rmse, (P.copy(), Q.copy(), bu.copy(), bi.copy())
+    if best_state is not None:
+        P, Q, bu, bi = best_state
+        model.get_layer("user_embedding").set_weights([P.astype(np.float32)])
+        model.get_layer("movie_embedding").set_weights([Q.astype(np.float32)])
+        model.get_layer("user_bias").set_weights([bu[:, None].astype(np.float32)])
+        model.get_layer("movie_bias").set_weights([bi[:, None].astype(np.float32)])
+    return curve
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+def _weights(model, name: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return np.asarray(model.get_layer(name).get_weights()[0], dtype=np.float64)
+
+
+def _export_arrays(model, family: str, p: dict[str, Any], enc: _Encoded) -> tuple[np.ndarray, ...]:  # type: ignore[no-untyped-def]
+    """``(P, b_u, Q, b_i)`` such that ``mu + b_u + b_i + P_u . Q_i`` is the model's output."""
+    nu, _ni, dim = len(enc.user_keys), len(enc.movie_ids), int(p["dim"])
+    names = {layer.name for layer in model.layers}
+    P = _weights(model, "user_embedding") if "user_embedding" in names else np.zeros((nu, dim))
+    bu = _weights(model, "user_bias")[:, 0] if "user_bias" in names else np.zeros(nu)
+    if family == "mf":
+        return P, bu, _weights(model, "movie_embedding"), _weights(model, "movie_bias")[:, 0]
+    f = enc.hybrid_features.astype(np.float64)
+    Q = f @ _weights(model, "feature_factors")
+    bi = (f @ _weights(model, "feature_bias"))[:, 0]
+    if "movie_embedding" in names:
+        Q = Q + _weights(model, "movie_embedding")
+        bi = bi + _weights(model, "movie_bias")[:, 0]
+    return P, bu, Q, bi
+
+
+def _export(
+    model, family: str, p: dict[str, Any], enc: _Encoded, scale: RatingScale, seed: int, version: str
+) -> tuple[ServingModel, float]:  # type: ignore[no-untyped-def]
+    P, bu, Q, bi = _export_arrays(model, family, p, enc)
+    # Content model for movies without an embedding: ridge from genres/year to [q_i, b_i],
+    # weighted by how much evidence each training movie's vector rests on.
+    targets = np.hstack([Q, bi[:, None]])
+    content_w = fit_content_map(
+        enc.content_matrix, targets, enc.counts.astype(np.float64), float(p["content_reg"])
+    )
+    serving = ServingModel(
+        version=version,
+        family=family,
+        scale=scale,
+        global_mean=enc.global_mean,
+        user_keys=list(enc.user_keys),
+        user_factors=P,
+        user_bias=bu,
+        movie_ids=enc.movie_ids.copy(),
+        item_factors=Q,
+        item_bias=bi,
+        item_count=enc.counts.astype(np.int64),
+        content=enc.content,
+        content_weights=content_w,
+        reg=float(p["l2"]),
+        bias_reg=float(p["bias_l2"]),
+    )
+    # Parity: the arrays must reproduce Keras on a sample, or serving would silently drift.
+    rng = np.random.default_rng(seed)
+    n = min(2000, len(enc.ratings))
+    rows = rng.choice(len(enc.ratings), size=n, replace=False)
+    su, sm = enc.users[rows], enc.movies[rows]
+    keras_out = _keras_predict(model, family, scale, _inputs(family, enc, su, sm))
+    numpy_out = serving.global_mean + bu[su] + bi[sm] + np.einsum("ij,ij->i", P[su], Q[sm])
+    diff = float(np.max(np.abs(keras_out - numpy_out))) if n else 0.0
+    if not diff < PARITY_TOLERANCE:
+        raise ExportParityError(
+            f"exported {family} arrays differ from Keras by {diff:.2e} (limit {PARITY_TOLERANCE:g})"
+        )
+    log.info("exported %s: %d users, %d movies, parity max|diff| = %.2e", family, len(P), len(Q), diff)
+    return serving, diff
+
+
+def _choose_rank_weight(score_rows: Callable[[np.ndarray], np.ndarray], enc: _Encoded, k: int = 5) -> float:
+    """Pick the popularity-prior weight that maximises NDCG@k on the validation slice.
+
+    Uses the training data only: candidates are the movies a user did not rate in the fit rows,
+    relevant are their validation ratings >= 4 (the same rule as the evaluation).
+    """
+    from recommender.evaluation import ndcg_at_k
+
+    if enc.val.size == 0:
+        return 0.0
+    val_u, val_m, val_r = enc.users[enc.val], enc.movies[enc.val], enc.ratings[enc.val]
+    relevant_rows = val_r >= 4.0
+    users = np.unique(val_u[relevant_rows])
+    if users.size == 0:
+        return 0.0
+    rng = np.random.default_rng(0)
+    if users.size > 600:  # a sample is plenty to choose one number, and keeps big runs cheap
+        users = np.sort(rng.choice(users, 600, replace=False))
+    fit_u, fit_m = enc.users[enc.fit], enc.movies[enc.fit]
+    order = np.argsort(fit_u, kind="stable")
+    starts = np.searchsorted(fit_u[order], users)
+    ends = np.searchsorted(fit_u[order], users, side="right")
+    base = score_rows(users)  # (len(users), I)
+    prior = np.log1p(enc.counts.astype(np.float64))
+    totals = {}
+    for w in RANK_WEIGHTS:
+        scores = base + w * prior
+        total = 0.0
+        for row, user in enumerate(users):
+            s = scores[row].copy()
+            s[fit_m[order[starts[row] : ends[row]]]] = -np.inf
+            top = np.argpartition(-s, k)[:k]
+            top = top[np.argsort(-s[top], kind="stable")]
+            rel = set(val_m[(val_u == user) & relevant_rows].tolist())
+            total += ndcg_at_k(top.tolist(), rel, k)
+        totals[w] = total / len(users)
+    best = max(RANK_WEIGHTS, key=lambda w: (totals[w], -w))
+    log.info("rank weight %.2f (validation NDCG@%d %s)", best, k, {w: round(v, 4) for w, v in totals.items()})
+    return float(best)
+
+
+# --- public API ---------------------------------------------------------------------------------
+
+
+def train_model(
+    ratings: pd.DataFrame,
+    movies: pd.DataFrame,
+    *,
+    scale: RatingScale,
+    family: str = "mf",
+    params: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    on_epoch: Callable[[dict], None] | None = None,
+    version: str = "",
+) -> TrainResult:
+    """Fit one family, early-stopped on a validation slice of ``ratings``; export if servable."""
+    p = _params(family, params)
+    _configure_tf()
+    import keras
+
+    enc = _encode(ratings, movies, float(p["val_fraction"]), seed)
+    keras.utils.set_random_seed(seed)
+    model = _build(family, p, enc, scale, seed)
+    if family == "classifier":
+        classes = np.asarray(scale.classes)
+        y = np.abs(enc.ratings[:, None] - classes[None, :]).argmin(axis=1).astype(np.int32)
+        loss = "sparse_categorical_crossentropy"
+    else:
+        y = enc.ratings.astype(np.float32)
+        loss = "mse"
+    model.compile(optimizer=keras.optimizers.Adam(float(p["lr"])), loss=loss)
+    x_fit = _inputs(family, enc, enc.users[enc.fit], enc.movies[enc.fit])
+    x_val = _inputs(family, enc, enc.users[enc.val], enc.movies[enc.val])
+    epochs = int(p["epochs"])
+    monitor = _make_monitor(
+        model, family, scale, enc, x_val, enc.ratings[enc.val], epochs, int(p["patience"]), on_epoch
+    )
+    started = time.perf_counter()
+    fit = model.fit(
+        x_fit,
+        y[enc.fit],
+        validation_data=(x_val, y[enc.val]) if enc.val.size else None,
+        batch_size=int(p["batch_size"]),
+        epochs=epochs,
+        shuffle=True,
+        verbose=0,
+        callbacks=[monitor],
+    )
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items() if k in ("loss", "val_loss")}
+    history["val_rmse"] = list(monitor.val_rmse)
+    val_rmse = monitor.best
+    if family == "mf" and int(p["als_iters"]) > 0:
+
+        def report(it: int, rmse: float) -> None:
+            log.debug("ALS sweep %d: val RMSE %.4f", it, rmse)
+
+        history["als_val_rmse"] = _als_refine(model, enc, p, report)
+        val_rmse = min([val_rmse, *history["als_val_rmse"]])
+    fit_seconds = time.perf_counter() - started
+
+    serving, diff = None, None
+    if family in SERVABLE_FAMILIES:
+        serving, diff = _export(model, family, p, enc, scale, seed, version)
+    val_pred = _keras_predict(model, family, scale, x_val) if enc.val.size else np.zeros(0)
+    val_err = np.clip(val_pred, scale.minimum, scale.maximum) - enc.ratings[enc.val]
+    result = TrainResult(
+        model=model,
+        family=family,
+        params=p,
+        seed=seed,
+        history=history,
+        serving=serving,
+        val_rmse=float(np.sqrt(np.mean(val_err**2))) if val_err.size else float(val_rmse),
+        metrics={},
+        fit_seconds=fit_seconds,
+        encoded=enc,
+    )
+    rank_weight = p["rank_weight"]
+    if rank_weight == "auto":
+        rank_weight = _choose_rank_weight(_row_scorer(result, scale), enc)
+    result.params["rank_weight_chosen"] = float(rank_weight)
+    if serving is not None:
+        serving.rank_weight = float(rank_weight)
+        serving.__post_init__()  # recompute the cached ranking prior
+    result.metrics = {
+        "val_rmse": result.val_rmse,
+        "val_mae": float(np.mean(np.abs(val_err))) if val_err.size else math.nan,
+        "n_ratings": len(enc.ratings),
+        "n_users": len(enc.user_keys),
+        "n_movies": len(enc.movie_ids),
+        "epochs_run": len(history.get("loss", [])),
+        "best_epoch": monitor.best_epoch,
+        "export_max_abs_diff": diff,
+        "rank_weight": float(rank_weight),
+        "fit_seconds": fit_seconds,
+    }
+    if serving is not None:
+        serving.metrics = dict(result.metrics)
+    log.info("trained %s in %.1fs: val RMSE %.4f", family, fit_seconds, result.val_rmse)
+    return result
+
+
+def _row_scorer(result: TrainResult, scale: RatingScale) -> Callable[[np.ndarray], np.ndarray]:
+    """Unclipped predicted ratings of dense users x every indexed movie."""
+    enc = result.encoded
+    assert enc is not None
+    if result.serving is not None:
+        s = result.serving
+        return lambda users: (
+            s.global_mean
+            + s.user_bias[users, None]
+            + s.item_bias[None, :]
+            + s.user_factors[users] @ s.item_factors.T
+        )
+    ni = len(enc.movie_ids)
+
+    def score(users: np.ndarray) -> np.ndarray:
+        uu = np.repeat(users, ni)
+        mm = np.tile(np.arange(ni), len(users))
+        return _keras_predict(
+            result.model, result.family, scale, _inputs(result.family, enc, uu, mm)
+        ).reshape(len(users), ni)
+
+    return score
+
+
+def plot_loss(history: Mapping[str, Sequence[float]], path: Path, *, title: str = "") -> Path:
+    """Training and validation loss per epoch (and validation RMSE) as a PNG, without a display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    try:
+        for key, label in (
+            ("loss", "training loss"),
+            ("val_loss", "validation loss"),
+            ("val_rmse", "validation RMSE"),
+        ):
+            values = list(history.get(key, []))
+            if values:
+                ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
+        als = list(history.get("als_val_rmse", []))
+        if als:
+            start = len(history.get("val_rmse", []))
+            ax.plot(
+                range(start + 1, start + len(als) + 1),
+                als,
+                marker="s",
+                markersize=3,
+                label="validation RMSE (ALS sweeps)",
+            )
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss / RMSE")
+        ax.set_title(title or "training curves")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
+
+
+class KerasRecommender:
+    """The tiny algorithm contract (fit / predict / recommend) over MovieLens user ids."""
+
+    def __init__(
+        self,
+        family: str = "mf",
+        params: Mapping[str, Any] | None = None,
+        seed: int = 0,
+        scale: RatingScale | None = None,
+    ) -> None:
+        self.family = family
+        self.params = dict(params or {})
+        self.seed = seed
+        self.scale = scale or RatingScale(1.0, 5.0, 1.0)
+        self.result: TrainResult | None = None
+        self._scores: np.ndarray | None = None
+
+    def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame) -> Self:
+        self.result = train_model(
+            ratings, movies, scale=self.scale, family=self.family, params=self.params, seed=self.seed
+        )
+        self._scores = None
+        return self
+
+    def _need(self) -> TrainResult:
+        if self.result is None:
+            raise RuntimeError("call fit() first")
+        return self.result
+
+    def predict(self, user_ids: Sequence[int], movie_ids: Sequence[int]) -> np.ndarray:
+        """Clipped predictions; an unknown user or movie falls back to the training mean."""
+        res = self._need()
+        enc = res.encoded
+        assert enc is not None
+        ui, mi = enc.user_index, enc.movie_index
+        u = np.fromiter((ui.get(ml_key(x), -1) for x in user_ids), dtype=np.int64, count=len(user_ids))
+        m = np.fromiter((mi.get(int(x), -1) for x in movie_ids), dtype=np.int64, count=len(movie_ids))
+        out = np.full(len(u), enc.global_mean)
+        ok = (u >= 0) & (m >= 0)
+        if ok.any():
+            out[ok] = _keras_predict(
+                res.model, res.family, self.scale, _inputs(res.family, enc, u[ok], m[ok])
+            )
+        return np.clip(out, self.scale.minimum, self.scale.maximum)
+
+    def rank_scores(self, user_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(movie_ids, scores)`` of the served ranking for a known user, else None."""
+        res = self._need()
+        enc = res.encoded
+        assert enc is not None
+        if res.serving is not None:
+            user = res.serving.user_vector(ml_key(user_id))
+            return None if user is None else (res.serving.movie_ids, res.serving.rank_scores(user))
+        u = enc.user_index.get(ml_key(user_id))
+        if u is None:
+            return None
+        if self._scores is None:  # evaluate-only families: score the whole matrix once
+            scorer = _row_scorer(res, self.scale)
+            all_users = np.arange(len(enc.user_keys))
+            self._scores = np.vstack(
+                [scorer(chunk) for chunk in np.array_split(all_users, max(1, len(all_users) // 256))]
+            )
+        prior = float(res.params["rank_weight_chosen"]) * np.log1p(enc.counts.astype(np.float64))
+        return enc.movie_ids, self._scores[u] + prior
+
+    def recommend(self, user_id: int, k: int, exclude: Collection[int] = ()) -> list[int]:
+        res = self._need()
+        if res.serving is not None:
+            user = res.serving.user_vector(ml_key(user_id))
+            if user is not None:
+                return [m for m, _ in res.serving.recommend(user, k, exclude)]
+        ranked = self.rank_scores(user_id)
+        if ranked is None:
+            return []
+        ids, scores = ranked
+        scores = scores.copy()
+        scores[np.isin(ids, np.fromiter(exclude, dtype=np.int64))] = -np.inf
+        order = np.lexsort((ids, -scores))[:k]
+        return [int(ids[i]) for i in order if np.isfinite(scores[i])]
