@@ -1,0 +1,248 @@
+"""Serving latency of RecommenderService on a MovieLens-25M-sized catalog with synthetic factors.
+
+Builds a throwaway data folder: a SQLite catalog of 62,000 synthetic movies, a published model
+version with 64-dimensional random factors (as ``train.py`` would export them), members who were
+trained, one member with 500 ratings made since training, and then measures, end to end through
+the service (database read included): start-up, ``recommend``, ``predict``, ``similar`` and the
+fold-in. Targets: recommend p99 < 5 ms, predict p99 < 1 ms, fold-in p99 < 10 ms (500 ratings).
+Run with::
+
+    .venv/bin/python -m benchmarks.bench_serving [--movies 62000] [--dim 64] [--requests 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import numpy as np
+
+from recommender.config import Settings
+from recommender.registry import Registry
+from recommender.scoring import ContentFeatures, ServingModel, member_key
+from recommender.service import RecommenderService, ServingPath
+from recommender.storage import Storage
+from recommender.types import DATASETS, Movie
+
+GENRES = (
+    "Action Adventure Animation Children Comedy Crime Documentary Drama Fantasy Film-Noir Horror "
+    "IMAX Musical Mystery Romance Sci-Fi Thriller War Western"
+).split()
+WORDS = (
+    "night day love war star dark city last first house river king queen dead life blue red "
+    "man woman story return dream game road sea fire ghost secret time lost world"
+).split()
+TRAINED_MEMBER = 1_000_000_000_000_001
+FOLD_MEMBER = 1_000_000_000_000_002
+NEW_MEMBER = 1_000_000_000_000_003
+
+
+def synthetic_movies(n: int, rng: np.random.Generator) -> list[Movie]:
+    out = []
+    for movie_id in range(1, n + 1):
+        title = " ".join(rng.choice(WORDS, size=int(rng.integers(1, 4)))).title()
+        genres = tuple(sorted(set(rng.choice(GENRES, size=int(rng.integers(1, 4))).tolist())))
+        out.append(Movie(movie_id, f"{title} {movie_id}", int(rng.integers(1920, 2024)), genres))
+    return out
+
+
+def synthetic_model(
+    movies: list[Movie], n_embedded: int, dim: int, n_users: int, rng: np.random.Generator
+) -> ServingModel:
+    embedded = movies[:n_embedded]
+    content = ContentFeatures.fit([m.genres for m in movies], [m.year for m in movies])
+    keys = [member_key(TRAINED_MEMBER)] + [f"ml:{i}" for i in range(1, n_users)]
+    return ServingModel(
+        version="bench",
+        family="mf",
+        scale=DATASETS["ml-25m"].scale,
+        global_mean=3.5,
+        user_keys=keys,
+        user_factors=rng.normal(0, 0.3, (n_users, dim)),
+        user_bias=rng.normal(0, 0.2, n_users),
+        movie_ids=np.array([m.movie_id for m in embedded], np.int64),
+        item_factors=rng.normal(0, 0.3, (n_embedded, dim)),
+        item_bias=rng.normal(0, 0.3, n_embedded),
+        item_count=rng.zipf(1.5, n_embedded).clip(1, 100_000).astype(np.int64),
+        content=content,
+        content_weights=rng.normal(0, 0.1, (content.size, dim + 1)),
+        rank_weight=0.1,
+        metrics={"val_rmse": 0.85},
+        trained_at=time.time() - 3600,
+    )
+
+
+async def prepare(settings: Settings, args: argparse.Namespace) -> dict[str, float]:
+    rng = np.random.default_rng(args.seed)
+    movies = synthetic_movies(args.movies, rng)
+    counts = rng.zipf(1.4, len(movies)).clip(1, 80_000)
+    means = rng.uniform(1.5, 4.8, len(movies))
+    popularity = {
+        m.movie_id: (int(c), float(mu), float((c * mu + 10 * 3.5) / (c + 10)))
+        for m, c, mu in zip(movies, counts, means, strict=True)
+    }
+    model = synthetic_model(movies, args.movies - args.content_only, args.dim, args.users, rng)
+
+    def write(folder: Path) -> None:
+        model.save(folder)
+        (folder / "metrics.json").write_text(json.dumps(model.metrics))
+
+    registry = Registry(settings.models_dir)
+    registry.store(model.version, write)
+    registry.set_current(model.version)
+
+    async with Storage(settings.db_path) as storage:
+        await storage.load_catalog("ml-25m", movies, popularity)
+        embedded = model.movie_ids
+        before = model.trained_at - 60
+        for movie_id in rng.choice(embedded, 50, replace=False):
+            stars = float(rng.integers(1, 11)) / 2
+            await storage.upsert_rating(TRAINED_MEMBER, int(movie_id), stars, 1, rated_at=before)
+        for movie_id in rng.choice(embedded, 500, replace=False):
+            stars = float(rng.integers(1, 11)) / 2
+            await storage.upsert_rating(FOLD_MEMBER, int(movie_id), stars, 1)
+    return {"embedded": float(len(model.movie_ids))}
+
+
+async def timed(fn: Callable[[], Awaitable[object]], n: int, warmup: int = 20) -> np.ndarray:
+    for _ in range(warmup):
+        await fn()
+    out = np.empty(n)
+    for i in range(n):
+        start = time.perf_counter()
+        await fn()
+        out[i] = time.perf_counter() - start
+    return out * 1000.0
+
+
+async def run(args: argparse.Namespace) -> list[tuple[str, np.ndarray, float | None]]:
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        settings = Settings(data_dir=Path(tmp), movielens_dataset="ml-25m")
+        await prepare(settings, args)
+
+        started = time.perf_counter()
+        service = await RecommenderService.open(settings)
+        startup = time.perf_counter() - started
+        try:
+            model = service.model
+            if model is None:
+                raise SystemExit(
+                    f"the service did not load the model: {(await service.stats()).model_status}"
+                )
+            paths = {
+                "trained": (await service.recommend(TRAINED_MEMBER)).path,
+                "fold-in": (await service.recommend(FOLD_MEMBER)).path,
+                "new": (await service.recommend(NEW_MEMBER)).path,
+            }
+            expected = {
+                "trained": ServingPath.TRAINED,
+                "fold-in": ServingPath.FOLD_IN,
+                "new": ServingPath.POPULARITY,
+            }
+            if paths != expected:
+                raise SystemExit(f"members were served by unexpected paths: {paths}")
+            rng = np.random.default_rng(args.seed + 1)
+            n_catalog = args.movies
+            content_id = n_catalog  # the last movies have no embedding
+            fold_ratings = await service.storage.user_ratings(FOLD_MEMBER)
+            ids = [r.movie_id for r in fold_ratings]
+            stars = [r.stars for r in fold_ratings]
+
+            def random_movie() -> int:
+                return int(rng.integers(1, n_catalog - args.content_only + 1))
+
+            async def fold_uncached() -> None:
+                service._fold_cache.clear()  # measure the solve, not the cache
+                await service.recommend(FOLD_MEMBER)
+
+            async def fold_only() -> None:
+                model.fold_in(ids, stars)
+
+            n = args.requests
+            rows: list[tuple[str, np.ndarray, float | None]] = [
+                (
+                    "recommend k=5, trained member",
+                    await timed(lambda: service.recommend(TRAINED_MEMBER), n),
+                    5.0,
+                ),
+                (
+                    "recommend k=5, popularity (no ratings)",
+                    await timed(lambda: service.recommend(NEW_MEMBER), n),
+                    5.0,
+                ),
+                (
+                    "recommend k=5, fold-in member (cached)",
+                    await timed(lambda: service.recommend(FOLD_MEMBER), n),
+                    5.0,
+                ),
+                (
+                    "predict, trained member",
+                    await timed(lambda: service.predict(TRAINED_MEMBER, random_movie()), n),
+                    1.0,
+                ),
+                (
+                    "predict, content path (no embedding)",
+                    await timed(lambda: service.predict(TRAINED_MEMBER, content_id), n),
+                    1.0,
+                ),
+                (
+                    "predict, new member (popularity)",
+                    await timed(lambda: service.predict(NEW_MEMBER, random_movie()), n),
+                    1.0,
+                ),
+                ("fold-in solve, 500 ratings", await timed(fold_only, n), 10.0),
+                ("recommend, fold-in of 500 ratings (uncached)", await timed(fold_uncached, n), 10.0),
+                ("similar k=5", await timed(lambda: service.similar(random_movie()), n), None),
+            ]
+            rows.insert(
+                0, ("start-up: open db, build catalog, load arrays", np.array([startup * 1000.0]), None)
+            )
+            return rows
+        finally:
+            await service.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--movies", type=int, default=62_000)
+    parser.add_argument("--content-only", type=int, default=1_000, help="catalog movies without an embedding")
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--users", type=int, default=10_000, help="trained users in the model")
+    parser.add_argument("--requests", type=int, default=1_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    rows = asyncio.run(run(args))
+    print(
+        f"Serving latency: {args.movies:,} movies ({args.movies - args.content_only:,} with {args.dim}-dim "
+        f"embeddings), {args.users:,} trained users, {args.requests} requests per row, end to end through "
+        "RecommenderService (SQLite read included)."
+    )
+    print()
+    print(f"| {'operation':<46} | {'p50 ms':>8} | {'p99 ms':>8} | {'max ms':>8} | target p99 | ok |")
+    print(f"|{'-' * 48}|---------:|---------:|---------:|-----------:|----|")
+    for name, ms, target in rows:
+        if len(ms) == 1:
+            print(f"| {name:<46} | {ms[0] / 1000:>7.2f}s | {'':>8} | {'':>8} | {'':>10} |    |")
+            continue
+        p50, p99, mx = np.percentile(ms, 50), np.percentile(ms, 99), ms.max()
+        ok = "" if target is None else ("yes" if p99 < target else "NO")
+        tgt = "" if target is None else f"< {target:g} ms"
+        print(f"| {name:<46} | {p50:8.3f} | {p99:8.3f} | {mx:8.3f} | {tgt:>10} | {ok:<2} |")
+    print()
+    print("Measured on a shared 2-core machine with other jobs running: timings are noisy, p99 most of all.")
+    cmd = " ".join(["python -m benchmarks.bench_serving", *(argv if argv is not None else sys.argv[1:])])
+    print(f"Reproduce: .venv/bin/{cmd}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
