@@ -1,0 +1,88 @@
+"""A whole cycle on ml-100k through discord.py (simcord) and the real service, storage and worker.
+
+A member rates movies, gets popular picks (no model yet), an admin runs /retrain (train.py in a
+child process, a few epochs), and /recommend then answers from the member's learned taste with
+different picks.
+"""
+
+from __future__ import annotations
+
+import discord
+import pytest
+import simcord
+
+import bot.__main__ as cli
+from bot.client import create_bot
+from recommender.config import Settings
+from recommender.service import RecommenderService
+from recommender.worker import TrainingWorker
+
+pytestmark = pytest.mark.slow
+
+# Space operas and action classics loved, romances and musicals disliked (ml-100k movie ids).
+LOVED = [50, 172, 181, 174, 195, 183, 176]
+DISLIKED = [313, 143]
+
+
+@pytest.fixture
+def settings(tmp_path, movielens_dir) -> Settings:
+    return Settings(data_dir=tmp_path, movielens_dataset="ml-100k", movielens_path=movielens_dir / "ml-100k")
+
+
+def titles(result) -> list[str]:
+    return [f.name.split(". ", 1)[1].rsplit(" — ", 1)[0] for f in result.response.embeds[0].fields]
+
+
+async def test_rate_retrain_recommend_cycle(settings):
+    await cli.prepare_catalog(settings)
+    # Few epochs and one thread: a real training run that takes seconds, not minutes.
+    worker = TrainingWorker(settings, args=["--epochs", "3"], threads=1)
+    async with await RecommenderService.open(settings, worker=worker) as service:
+        assert service.model_version is None
+        async with simcord.run(create_bot(settings, service), settle_timeout=300) as env:
+            guild = env.create_guild("Cinema")
+            channel = guild.create_text_channel("movies")
+            mods = guild.create_role("Mods", permissions=discord.Permissions(manage_guild=True))
+            member = guild.add_member(env.create_user("alice"))
+            admin = guild.add_member(env.create_user("carol"), roles=[mods])
+
+            choices = await member.autocomplete(channel, "rate", "movie", "star wars")
+            assert choices and choices[0]["name"] == "Star Wars (1977)" and choices[0]["value"] == "50"
+            first = await member.slash(channel, "rate", movie=choices[0]["value"], stars=5.0)
+            assert "Star Wars (1977)" in first.response.content and "5.0★" in first.response.content
+            for movie in LOVED[1:]:
+                await member.slash(channel, "rate", movie=str(movie), stars=5.0)
+            for movie in DISLIKED:
+                await member.slash(channel, "rate", movie=str(movie), stars=1.0)
+            rerated = await member.slash(channel, "rate", movie="Titanic (1997)", stars=2.0)
+            assert "updated from 1.0★" in rerated.response.content
+
+            before = await member.slash(channel, "recommend")
+            assert "popular" in before.response.embeds[0].footer.text
+            assert len(titles(before)) == 5
+
+            trained = await admin.slash(channel, "retrain")
+            embed = trained.response.embeds[0]
+            assert embed.title == "New model published", embed.description
+            assert "val_rmse" in embed.fields[0].value
+            assert [a.filename for a in trained.response.attachments] == ["loss.png"]
+            assert service.model_version is not None and service.model_version in embed.description
+
+            after = await member.slash(channel, "recommend")
+            footer = after.response.embeds[0].footer.text
+            # A personal path now (the member's ratings were in the training data); which of the two
+            # depends on the model's trained_at cutoff, which the service owns.
+            assert "popular" not in footer and service.model_version in footer
+            assert "taste profile from the last training" in footer or "folded into the model" in footer
+            picks = titles(after)
+            assert len(picks) == 5 and picks != titles(before)
+            rated_titles = {"Star Wars (1977)", "Titanic (1997)"}
+            assert not rated_titles & set(picks)
+
+            predicted = await member.slash(channel, "predict", movie="Return of the Jedi (1983)")
+            assert "popular" not in predicted.response.embeds[0].footer.text
+
+            stats = await admin.slash(channel, "stats")
+            fields = {f.name: f.value for f in stats.response.embeds[0].fields}
+            assert fields["Ratings"] == str(len(LOVED) + len(DISLIKED)) and fields["Members"] == "1"
+            assert service.model_version in fields["Model version"]
