@@ -1,4 +1,4 @@
-"""Small stand-ins for the service's collaborators, and a tiny synthetic model with known structure.
+"""A tiny synthetic catalog and model with known structure, and a stand-in training worker.
 
 Movies 1-10 (cluster A) and 11-20 (cluster B) point in different directions of the item-factor
 space, so a member who likes one cluster must be recommended the rest of it. Movie 40 is in the
@@ -117,17 +117,6 @@ def publish(registry: Registry, model: ServingModel) -> None:
 
 
 # ----------------------------------------------------------------------------- storage, catalog
-
-
-class FakeCatalog:
-    def __init__(self, items: Iterable[Movie]) -> None:
-        self._movies = {m.movie_id: m for m in items}
-
-    def get(self, movie_id: int) -> Movie | None:
-        return self._movies.get(movie_id)
-
-    def __len__(self) -> int:
-        return len(self._movies)
 
 
 class FakeWorker:

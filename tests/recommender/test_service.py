@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recommender.catalog import Catalog
+from recommender.config import Settings
 from recommender.errors import InvalidStars, RetrainInProgress, UnknownMovie
 from recommender.registry import Registry
 from recommender.service import RecommenderService, ServingPath
@@ -24,7 +26,6 @@ from .service_fakes import (
     CLUSTER_A,
     CLUSTER_B,
     CONTENT_ONLY,
-    FakeCatalog,
     FakeWorker,
     make_model,
     movies,
@@ -62,7 +63,7 @@ def make_service(
 ) -> RecommenderService:
     service = RecommenderService(
         storage,
-        FakeCatalog(movies()),
+        Catalog(movies(), {m: p[2] for m, p in popularity().items()}),
         registry,
         scale,
         popularity=popularity(),
@@ -212,6 +213,13 @@ async def test_similar_by_item_factors_and_genre_fallback(service):
         await service.similar(999_999)
 
 
+async def test_similar_without_a_model_uses_genres(storage, registry):
+    service = make_service(storage, registry)  # nothing published
+    picks = await service.similar(CLUSTER_B[0], k=4)
+    assert [p.movie.movie_id for p in picks] == CLUSTER_B[1:5]  # same two genres, most popular first
+    assert picks[0].reason == "popular and shares 2 genres with it"
+
+
 # ----------------------------------------------------------------------------------- ratings
 
 
@@ -241,6 +249,13 @@ async def test_rate_returns_previous_stars_and_count(service):
     assert (second.stars, second.previous, second.n_ratings) == (4.5, 3.0, 1)
     third = await service.rate(ALICE, CLUSTER_A[1], 2.0, 2)
     assert third.n_ratings == 2 and third.movie.movie_id == CLUSTER_A[1]
+
+
+async def test_search_and_resolve_use_the_catalog(service):
+    assert service.resolve("Brand New Drama (2024)").movie_id == CONTENT_ONLY
+    assert CONTENT_ONLY in {m.movie_id for m in service.search("brand new drma")}
+    with pytest.raises(UnknownMovie):
+        service.resolve("no such film at all")
 
 
 async def test_unknown_movie(service, storage):
@@ -406,14 +421,15 @@ def test_serving_does_not_import_tensorflow(tmp_path: Path):
         from recommender.service import RecommenderService
         from recommender.types import DATASETS
         from recommender.storage import Storage
-        from service_fakes import FakeCatalog, make_model, movies, popularity, publish, CLUSTER_A
+        from recommender.catalog import Catalog
+        from service_fakes import make_model, movies, popularity, publish, CLUSTER_A
 
         async def main():
             registry = Registry({str(tmp_path / "models")!r})
             publish(registry, make_model("v1"))
             storage = await Storage({str(tmp_path / "bot.sqlite3")!r}).open()
             await storage.load_catalog("ml-latest-small", movies(), popularity())
-            service = RecommenderService(storage, FakeCatalog(movies()), registry,
+            service = RecommenderService(storage, Catalog(movies()), registry,
                                          DATASETS["ml-latest-small"].scale, popularity=popularity())
             assert service.reload_model() == "v1", (await service.stats()).model_status
             await service.rate(7, CLUSTER_A[0], 5.0, 1)
@@ -443,3 +459,38 @@ def test_fake_model_is_a_real_mf(tmp_path: Path):
     top = [m for m, _ in model.recommend(user, 5, exclude=())]
     assert set(top) <= set(CLUSTER_A)
     assert np.isfinite(model.predict(user, np.asarray(CLUSTER_B))).all()
+
+
+# ---------------------------------------------------------------------------------- open/close
+
+
+async def test_open_builds_everything_from_settings(tmp_path: Path):
+    settings = Settings(data_dir=tmp_path, movielens_dataset="ml-latest-small")
+    async with Storage(settings.db_path) as storage:
+        await storage.load_catalog("ml-latest-small", movies(), popularity())
+    service = await RecommenderService.open(settings, worker=None)
+    try:
+        assert service.model is None  # nothing published: popularity, said in stats
+        assert (await service.recommend(ALICE)).path is ServingPath.POPULARITY
+        assert len(service.catalog) == len(movies())
+        assert service.scale == HALF
+        publish(Registry(settings.models_dir), make_model("v1"))
+        assert service.reload_model() == "v1"
+        await service.rate(ALICE, CLUSTER_B[0], 5.0, 1)
+        assert (await service.recommend(ALICE)).path is ServingPath.FOLD_IN
+    finally:
+        await service.close()
+    again = await RecommenderService.open(settings)  # the published version is loaded at start-up
+    async with again:
+        assert again.model_version == "v1"
+        assert [m.movie_id for m, _ in await again.ratings(ALICE)] == [CLUSTER_B[0]]
+
+
+async def test_scale_follows_the_stored_catalog(tmp_path: Path):
+    settings = Settings(data_dir=tmp_path, movielens_dataset="ml-latest-small")
+    async with Storage(settings.db_path) as storage:
+        await storage.load_catalog("ml-100k", movies(), popularity())
+    async with await RecommenderService.open(settings) as service:
+        assert service.scale == WHOLE  # stored ratings refer to the ml-100k catalog
+        with pytest.raises(InvalidStars):
+            await service.rate(ALICE, CLUSTER_A[0], 4.5, 1)
