@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import operator
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -326,11 +327,11 @@ class RecommenderService:
 
     # ------------------------------------------------------------------------------------ ratings
     def _movie(self, movie_id: int) -> Movie:
-        movie = (
-            self.catalog.get(movie_id)
-            if isinstance(movie_id, int) and not isinstance(movie_id, bool)
-            else None
-        )
+        try:
+            # operator.index accepts numpy integers but not floats or strings; a bool is no movie id
+            movie = None if isinstance(movie_id, bool) else self.catalog.get(operator.index(movie_id))
+        except TypeError:
+            movie = None
         if movie is None:
             raise UnknownMovie(str(movie_id))
         return movie
@@ -504,6 +505,7 @@ class RecommenderService:
 
     # ----------------------------------------------------------------------------- stats/retrain
     async def stats(self) -> ServiceStats:
+        self._maybe_reload()
         model = self._model
         counts = await self.storage.stats()
         since = await self.storage.count_ratings(since=_ratings_cutoff(model) if model is not None else None)

@@ -258,11 +258,13 @@ async def test_search_and_resolve_use_the_catalog(service):
         service.resolve("no such film at all")
 
 
-async def test_unknown_movie(service, storage):
-    for call in (service.rate(ALICE, 424_242, 4.0, 1), service.predict(ALICE, 424_242)):
+@pytest.mark.parametrize("movie_id", [424_242, -1, True, 1.0, "1", None])
+async def test_unknown_movie(service, storage, movie_id):
+    for call in (service.rate(ALICE, movie_id, 4.0, 1), service.predict(ALICE, movie_id)):
         with pytest.raises(UnknownMovie):
             await call
     assert await storage.user_ratings(ALICE) == []
+    assert (await service.rate(ALICE, np.int64(CLUSTER_A[0]), 4.0, 1)).movie.movie_id == CLUSTER_A[0]
 
 
 async def test_forget_deletes_only_that_member(service, storage):
