@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.config import GROUPLENS_BASE_URL
+from recommender.titles import parse_title
 from recommender.types import DATASETS, DatasetInfo, RatingScale
 
 if TYPE_CHECKING:
@@ -106,67 +107,6 @@ def _info(name: str) -> DatasetInfo:
     except KeyError:
         known = ", ".join(sorted(DATASETS))
         raise DatasetError(f"{name!r} is not a MovieLens dataset I know; use one of {known}") from None
-
-
-# --------------------------------------------------------------------------------------------- titles
-
-# MovieLens files sort titles by moving the article to the end ("Thing, The"); we move it back so
-# that a member reads "The Thing". The catalog's search still matches "thing, the".
-_ARTICLES = (
-    "The", "A", "An", "Les", "La", "Le", "L'", "Il", "I", "Lo", "Gli", "Der", "Die", "Das", "Det",
-    "Den", "De", "En", "El", "Los", "Las", "Un", "Une", "Una", "O", "Da",
-)  # fmt: skip
-_ARTICLE_RE = re.compile(r"^(?P<rest>.+), (?P<article>" + "|".join(map(re.escape, _ARTICLES)) + r")$")
-# "(1995)", "(2006-2007)", "(2006–2007)", "(2006-)", then optional markers such as ml-100k's "(V)".
-_YEAR_RE = re.compile(
-    r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:\s*[-–]\s*(?:\d{4})?)?\)(?:\s*\([A-Z]{1,2}\))*$"
-)
-
-
-def _front_article(text: str) -> str:
-    match = _ARTICLE_RE.match(text.strip())
-    if not match:
-        return text.strip()
-    article = match["article"]
-    joiner = "" if article.endswith("'") else " "
-    return f"{article}{joiner}{match['rest']}"
-
-
-def _split_aliases(text: str) -> tuple[str, list[str]]:
-    """``"Main (alias one) (alias two)"`` -> ``("Main", ["alias one", "alias two"])``."""
-    aliases: list[str] = []
-    while text.endswith(")"):
-        depth = 0
-        for i in range(len(text) - 1, -1, -1):
-            depth += {")": 1, "(": -1}.get(text[i], 0)
-            if depth == 0:
-                break
-        if depth != 0 or i == 0:  # unbalanced, or the whole title is in parentheses: leave it
-            break
-        aliases.insert(0, text[i + 1 : -1])
-        text = text[:i].rstrip()
-    return text, aliases
-
-
-def parse_title(raw: str) -> tuple[str, int | None]:
-    """Split a MovieLens title into a display title and a year.
-
-    ``"City of Lost Children, The (Cité des enfants perdus, La) (1995)"`` becomes
-    ``("The City of Lost Children (La Cité des enfants perdus)", 1995)``; ``"Seven (a.k.a. Se7en)
-    (1995)"`` keeps its alias; a year range keeps its first year; no year gives ``None``.
-    """
-    text = " ".join(raw.split())  # trailing spaces and doubled blanks occur in the files
-    year: int | None = None
-    match = _YEAR_RE.match(text)
-    if match and match["title"]:
-        text, year = match["title"], int(match["year"])
-    main, aliases = _split_aliases(text)
-    parts = [_front_article(main)] + [f"({_front_article(alias)})" for alias in aliases]
-    title = " ".join(p for p in parts if p)
-    return title or text, year
-
-
-# -------------------------------------------------------------------------------------------- parsing
 
 
 def _check_header(path: Path, sep: str, expected: list[str] | None, n_fields: int, remedy: str) -> None:
@@ -274,7 +214,10 @@ def _read_movies_100k(folder: Path, remedy: str) -> pd.DataFrame:
     names = list(ML100K_GENRES)
     if genre_file.is_file():
         pairs = [ln.split("|") for ln in genre_file.read_text("latin-1").splitlines() if ln.strip()]
-        names = [p[0] for p in sorted(pairs, key=lambda p: int(p[1]))]
+        try:
+            names = [p[0] for p in sorted(pairs, key=lambda p: int(p[1]))]
+        except (ValueError, IndexError):
+            raise DatasetError(f"{genre_file}: expected lines of 'genre|number'. {remedy}") from None
     path = folder / "u.item"
     rows = []
     for number, line in enumerate(path.read_text("latin-1").splitlines(), 1):
@@ -369,6 +312,27 @@ def _locate(root: Path, name: str) -> tuple[Path, list[str]]:
     return closest
 
 
+def _check_rated_movies_exist(
+    folder: Path, layout: _Layout, ratings: pd.DataFrame, movies: pd.DataFrame, header: bool, remedy: str
+) -> None:
+    """Every rated movie must be in the movies file: the catalog and the content model rely on it."""
+    rated = ratings["movie_id"].to_numpy()
+    ids = movies["movie_id"].to_numpy()
+    if not len(rated):
+        return
+    # A lookup table beats np.isin on 25M rows (ids are small: < 300k in every release).
+    top = int(max(rated.max(), ids.max() if len(ids) else 0))
+    known = np.zeros(top + 1, dtype=bool)
+    known[ids[ids >= 0]] = True
+    unknown = (rated < 0) | ~known[np.maximum(rated, 0)]
+    if unknown.any():
+        i = int(np.flatnonzero(unknown)[0])
+        raise DatasetError(
+            f"{folder / layout.ratings}: line {i + 1 + int(header)}: movie {int(rated[i])} is not in "
+            f"{layout.movies} ({int(unknown.sum()):,} ratings are for unknown movies). {remedy}"
+        )
+
+
 def read_dataset_folder(
     name: str, folder: Path, *, strict_counts: bool = True, remedy: str | None = None
 ) -> MovieLensData:
@@ -396,6 +360,7 @@ def read_dataset_folder(
     ratings = _read_ratings(
         data_dir / layout.ratings, name, info.scale, sep=sep, header=header, remedy=remedy
     )
+    _check_rated_movies_exist(data_dir, layout, ratings, movies, header, remedy)
     data = MovieLensData(name=name, info=info, path=data_dir, ratings=ratings, movies=movies)
     if strict_counts:
         _check_counts(name, data_dir, data, remedy)

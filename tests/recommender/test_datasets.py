@@ -672,3 +672,22 @@ def test_connection_lost_mid_download(tmp_path: Path, monkeypatch: pytest.Monkey
         "run again to retry."
     )
     assert _cache_contents(cache) == []
+
+
+def test_ratings_for_movies_missing_from_the_movies_file(tmp_path: Path) -> None:
+    folder = _write_csv_set(tmp_path / "ml-25m", TINY_RATINGS + "5,99,4.0,1005\n5,98,1.0,1006\n", TINY_MOVIES)
+    assert _load_error("ml-25m", tmp_path / "cache", local_path=folder, strict_counts=False) == (
+        f"{folder / 'ratings.csv'}: line 6: movie 99 is not in movies.csv "
+        "(2 ratings are for unknown movies). " + LOCAL.format(name="ml-25m")
+    )
+
+
+def test_malformed_genre_list(tmp_path: Path) -> None:
+    folder = tmp_path / "ml-100k"
+    folder.mkdir()
+    (folder / "u.data").write_text("1\t7\t4\t100\n")
+    (folder / "u.item").write_text("7|Film (1995)|01-Jan-1995||x|" + "|".join("0" * 19) + "\n")
+    (folder / "u.genre").write_text("Action|one\n")
+    assert _load_error("ml-100k", tmp_path / "cache", local_path=folder, strict_counts=False) == (
+        f"{folder / 'u.genre'}: expected lines of 'genre|number'. " + LOCAL.format(name="ml-100k")
+    )
