@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recommender.catalog import MAX_DISPLAY, Catalog, display_name, fold
 from recommender.errors import UnknownMovie
@@ -209,3 +211,17 @@ def test_real_movielens_titles(movielens_dir: Path, tmp_path: Path) -> None:
     assert catalog.search("star wa")[0].display == "Star Wars: Episode IV - A New Hope (1977)"
     assert catalog.resolve("Amelie (2001)").movie_id == 4973
     assert all(len(m.display) <= MAX_DISPLAY for q in ("", "the", "a", "love") for m in catalog.search(q))
+
+
+@settings(max_examples=300, deadline=None)
+@given(query=st.text(max_size=300), limit=st.integers(min_value=-5, max_value=60))
+def test_any_query_respects_the_caps(query: str, limit: int) -> None:
+    found = _PROPERTY_CATALOG.search(query, limit)
+    assert len(found) <= max(0, min(limit, 25))
+    assert all(len(m.display) <= MAX_DISPLAY for m in found)
+    assert len({m.movie_id for m in found}) == len(found)  # no movie twice
+
+
+_PROPERTY_CATALOG = Catalog(
+    [*MOVIES, *(Movie(100 + i, f"Star {'x' * (i * 7)} Voyage", 1950 + i) for i in range(30))], POPULARITY
+)
