@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -10,7 +11,7 @@ from discord import app_commands
 
 from recommender.types import Movie
 
-__all__ = ["MAX_CHOICES", "MovieTransformer", "movie_choices"]
+__all__ = ["MAX_CHOICES", "MovieTransformer", "movie_choices", "search_choices"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,12 @@ def movie_choices(service: Any, current: str) -> list[app_commands.Choice[str]]:
     return [app_commands.Choice(name=_choice_name(m), value=str(m.movie_id)) for m in movies[:MAX_CHOICES]]
 
 
+async def search_choices(service: Any, current: str) -> list[app_commands.Choice[str]]:
+    """:func:`movie_choices` in a worker thread: a fuzzy pass over a large catalog can take tens of
+    milliseconds of pure Python, which would otherwise stall the event loop (and every other member)."""
+    return await asyncio.to_thread(movie_choices, service, current)
+
+
 class MovieTransformer(app_commands.Transformer):
     """Typed text or a picked suggestion becomes a ``Movie``, or ``UnknownMovie`` with suggestions."""
 
@@ -46,10 +53,15 @@ class MovieTransformer(app_commands.Transformer):
         return MAX_QUERY  # for a string option this is its maximum length
 
     async def transform(self, interaction: discord.Interaction, value: str, /) -> Movie:
-        # The service resolves ids (what autocomplete sends), "Title (Year)" and plain titles.
-        return interaction.client.service.resolve(str(value)[:MAX_QUERY])  # type: ignore[attr-defined]
+        # The service resolves ids (what autocomplete sends), "Title (Year)" and plain titles; a miss
+        # runs a fuzzy search for suggestions, so keep it off the event loop like autocomplete.
+        service = interaction.client.service  # type: ignore[attr-defined]
+        text = str(value)[:MAX_QUERY]
+        if text.strip().isdigit():
+            return service.resolve(text)  # a dictionary lookup: not worth a thread
+        return await asyncio.to_thread(service.resolve, text)
 
     async def autocomplete(  # type: ignore[override]
         self, interaction: discord.Interaction, value: str, /
     ) -> list[app_commands.Choice[str]]:
-        return movie_choices(interaction.client.service, str(value))  # type: ignore[attr-defined]
+        return await search_choices(interaction.client.service, str(value))  # type: ignore[attr-defined]
