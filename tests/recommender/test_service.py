@@ -21,6 +21,7 @@ from recommender.registry import Registry
 from recommender.service import RecommenderService, ServingPath
 from recommender.storage import Storage
 from recommender.types import DATASETS
+from recommender.worker import TrainingWorker
 
 from .service_fakes import (
     CLUSTER_A,
@@ -496,3 +497,43 @@ async def test_scale_follows_the_stored_catalog(tmp_path: Path):
         assert service.scale == WHOLE  # stored ratings refer to the ml-100k catalog
         with pytest.raises(InvalidStars):
             await service.rate(ALICE, CLUSTER_A[0], 4.5, 1)
+
+
+async def test_retrain_through_the_real_worker_process(tmp_path: Path, storage):
+    """The service drives recommender.worker's child process; a stand-in train.py publishes v2."""
+    settings = Settings(data_dir=tmp_path / "data")
+    publish(Registry(settings.models_dir), make_model("v1"))
+    script = tmp_path / "fake_train.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import json, os, sys, time
+            from pathlib import Path
+            sys.path[:0] = [{str(ROOT)!r}, {str(Path(__file__).parent)!r}]
+            from recommender.registry import Registry
+            from service_fakes import make_model, publish
+            def emit(**event):
+                print(json.dumps(event), flush=True)
+
+            emit(event="start", family="mf")
+            emit(event="epoch", epoch=1, epochs=1, loss=1.0, val_loss=1.0)
+            publish(Registry(Path(os.environ["BOT_DATA_DIR"]) / "models"), make_model("v2"))
+            emit(event="done", ok=True, published=True, version="v2", family="mf",
+                 trained_at=time.time() - 60,
+                 reason="test", metrics={{"val_rmse": 0.8}}, plot=None)
+            """
+        )
+    )
+    worker = TrainingWorker(settings, script=script, threads=1, nice=0)
+    service = make_service(storage, Registry(settings.models_dir), worker=worker)
+    assert service.model_version == "v1"
+    events: list[str] = []
+
+    async def progress(event: dict) -> None:
+        events.append(event["event"])
+
+    done = await service.retrain(progress)
+    assert done["published"] and done["version"] == "v2", done
+    assert events == ["start", "epoch", "done"]
+    assert service.model_version == "v2"
+    assert (await storage.model_versions())[0]["version"] == "v2"
