@@ -12,26 +12,20 @@ So a folder under that name is always a verified copy, and a second run never ne
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import re
 import shutil
-import stat
-import sys
 import tempfile
-import urllib.error
-import urllib.request
-import zipfile
-import zlib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from recommender import fetch
 from recommender.config import GROUPLENS_BASE_URL
 from recommender.titles import parse_title
 from recommender.types import DATASETS, DatasetInfo, RatingScale
@@ -65,6 +59,14 @@ ML100K_GENRES = (
 _NO_GENRE = {"(no genres listed)", "unknown", ""}
 # The ml-1m README says "approximately 3,900 movies" while movies.dat holds 3,883: allow that much.
 _MOVIE_COUNT_TOLERANCE = {"ml-1m": 0.02}
+# MD5s GroupLens publishes for its frozen releases, used when the .md5 file itself can't be fetched
+# from GroupLens (types.DATASETS' zip_md5 wins if set). The "latest" sets change, so they have none.
+_OFFICIAL_MD5 = {
+    "ml-100k": "0e33842e24a9c977be4e0107933c0723",
+    "ml-1m": "c4d9eecfca2ab87c1945afe126590906",
+    "ml-20m": "cd245b17a1ae2cc31bb14903e1204af3",
+    "ml-25m": "6b51fb2759a8657d3bfcbfc42b592ada",
+}
 
 
 class DatasetError(Exception):
@@ -135,10 +137,33 @@ def _count_lines(path: Path) -> int:
     return count + (last != b"\n")
 
 
+def _id_table(ids: np.ndarray) -> np.ndarray:
+    """``table[min(max(i, -1), top + 1) + 1]`` is True iff ``i`` is in ``ids``; cheaper than np.isin."""
+    top = int(ids.max()) if len(ids) else 0
+    table = np.zeros(top + 3, dtype=bool)  # slot 0: negative ids, slot top + 2: ids above the range
+    table[ids[ids >= 0] + 1] = True
+    return table
+
+
+def _lookup(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    return table[np.clip(ids.astype(np.int64), -1, len(table) - 2) + 1]
+
+
 def _read_ratings(
-    path: Path, name: str, scale: RatingScale, *, sep: str, header: bool, remedy: str
+    path: Path,
+    name: str,
+    scale: RatingScale,
+    *,
+    sep: str,
+    header: bool,
+    remedy: str,
+    movies: tuple[str, np.ndarray],
 ) -> pd.DataFrame:
-    """Read a ratings table in chunks into preallocated compact arrays, checking every rating."""
+    """Read a ratings table in chunks into preallocated compact arrays, checking every row.
+
+    Every rating must be on the scale and every movie in the movies file (``movies`` = its name
+    and ids): the catalog and the content model rely on both.
+    """
     expected = ["userId", "movieId", "rating", "timestamp"] if header else None
     _check_header(path, sep, expected, 4, remedy)
     source: Path | object = path
@@ -149,11 +174,12 @@ def _read_ratings(
         sep = "\t"
     capacity = _count_lines(path)
     users = np.empty(capacity, np.int32)
-    movies = np.empty(capacity, np.int32)
+    movie_ids = np.empty(capacity, np.int32)
     stars = np.empty(capacity, np.float32)
     stamps = np.empty(capacity, np.int64)
     dtypes = {"user_id": "int32", "movie_id": "int32", "rating": "float32", "timestamp": "int64"}
-    n = 0
+    known = _id_table(movies[1])
+    n, first_unknown, n_unknown = 0, None, 0
     try:
         reader = pd.read_csv(
             source, sep=sep, header=None, skiprows=1 if header else 0, names=list(dtypes),
@@ -171,17 +197,29 @@ def _read_ratings(
                     f"({scale.describe()}); this is not a genuine {name} ratings file. {remedy}"
                 )
             k = len(chunk)
+            rated = chunk["movie_id"].to_numpy()
+            unknown = ~_lookup(known, rated)
+            if unknown.any():
+                i = int(np.flatnonzero(unknown)[0])
+                first_unknown = first_unknown or (n + i + 1 + int(header), int(rated[i]))
+                n_unknown += int(unknown.sum())
             users[n : n + k] = chunk["user_id"].to_numpy()
-            movies[n : n + k] = chunk["movie_id"].to_numpy()
+            movie_ids[n : n + k] = rated
             stars[n : n + k] = r
             stamps[n : n + k] = chunk["timestamp"].to_numpy()
             n += k
     except (ValueError, OverflowError, pd.errors.ParserError) as exc:
         detail = str(exc).strip().splitlines()[-1]
         raise DatasetError(f"{path}: could not parse the ratings ({detail}). {remedy}") from None
+    if first_unknown is not None:
+        line, movie_id = first_unknown
+        raise DatasetError(
+            f"{path}: line {line}: movie {movie_id} is not in {movies[0]} "
+            f"({n_unknown:,} ratings are for unknown movies). {remedy}"
+        )
     # copy=False keeps the views: slicing must not duplicate 25M rows at the end.
     return pd.DataFrame(
-        {"user_id": users[:n], "movie_id": movies[:n], "rating": stars[:n], "timestamp": stamps[:n]},
+        {"user_id": users[:n], "movie_id": movie_ids[:n], "rating": stars[:n], "timestamp": stamps[:n]},
         copy=False,
     )
 
@@ -274,19 +312,31 @@ def _read_movies_csv(folder: Path, remedy: str) -> pd.DataFrame:
     return _movies_frame(rows)
 
 
-def _check_counts(name: str, folder: Path, data: MovieLensData, remedy: str) -> None:
+def _n_distinct(ids: np.ndarray) -> int:
+    # Ids are small positive ints: a presence table needs no hashing and no 25M-row temporaries.
+    if len(ids) and ids.min() >= 0 and ids.max() < 1 << 28:
+        seen = np.zeros(int(ids.max()) + 1, dtype=bool)
+        seen[ids] = True
+        return int(seen.sum())
+    return len(np.unique(ids))
+
+
+def _check_counts(name: str, folder: Path, data: MovieLensData, remedy: str, strict: bool) -> None:
     info = data.info
     found = {
         "ratings": (len(data.ratings), info.n_ratings, 0.0),
-        "users": (int(data.ratings["user_id"].nunique()), info.n_users, 0.0),
+        "users": (_n_distinct(data.ratings["user_id"].to_numpy()), info.n_users, 0.0),
         "movies": (len(data.movies), info.n_movies, _MOVIE_COUNT_TOLERANCE.get(name, 0.0)),
     }
     for what, (n, expected, tolerance) in found.items():
         if expected is not None and abs(n - expected) > tolerance * expected:
-            raise DatasetError(
+            message = (
                 f"{folder}: found {n:,} {what} but the {name} README states {expected:,}; "
                 f"the copy is incomplete or from another release. {remedy}"
             )
+            if strict:
+                raise DatasetError(message)
+            log.info("strict_counts is off: %s", message)
 
 
 def _locate(root: Path, name: str) -> tuple[Path, list[str]]:
@@ -310,27 +360,6 @@ def _locate(root: Path, name: str) -> tuple[Path, list[str]]:
         if len(missing) < len(closest[1]):
             closest = (folder, missing)
     return closest
-
-
-def _check_rated_movies_exist(
-    folder: Path, layout: _Layout, ratings: pd.DataFrame, movies: pd.DataFrame, header: bool, remedy: str
-) -> None:
-    """Every rated movie must be in the movies file: the catalog and the content model rely on it."""
-    rated = ratings["movie_id"].to_numpy()
-    ids = movies["movie_id"].to_numpy()
-    if not len(rated):
-        return
-    # A lookup table beats np.isin on 25M rows (ids are small: < 300k in every release).
-    top = int(max(rated.max(), ids.max() if len(ids) else 0))
-    known = np.zeros(top + 1, dtype=bool)
-    known[ids[ids >= 0]] = True
-    unknown = (rated < 0) | ~known[np.maximum(rated, 0)]
-    if unknown.any():
-        i = int(np.flatnonzero(unknown)[0])
-        raise DatasetError(
-            f"{folder / layout.ratings}: line {i + 1 + int(header)}: movie {int(rated[i])} is not in "
-            f"{layout.movies} ({int(unknown.sum()):,} ratings are for unknown movies). {remedy}"
-        )
 
 
 def read_dataset_folder(
@@ -358,120 +387,16 @@ def read_dataset_folder(
         dup = int(movies["movie_id"][movies["movie_id"].duplicated()].iloc[0])
         raise DatasetError(f"{data_dir / layout.movies}: movie id {dup} appears twice. {remedy}")
     ratings = _read_ratings(
-        data_dir / layout.ratings, name, info.scale, sep=sep, header=header, remedy=remedy
-    )
-    _check_rated_movies_exist(data_dir, layout, ratings, movies, header, remedy)
+        data_dir / layout.ratings, name, info.scale, sep=sep, header=header, remedy=remedy,
+        movies=(layout.movies, movies["movie_id"].to_numpy()),
+    )  # fmt: skip
     data = MovieLensData(name=name, info=info, path=data_dir, ratings=ratings, movies=movies)
-    if strict_counts:
-        _check_counts(name, data_dir, data, remedy)
+    _check_counts(name, data_dir, data, remedy, strict_counts)
     log.info("%s: %d ratings, %d movies from %s", name, len(ratings), len(movies), data_dir)
     return data
 
 
 # ------------------------------------------------------------------------------------ fetch & extract
-
-
-def _progress_bar(total: int | None, desc: str, progress: bool):  # type: ignore[no-untyped-def]
-    from tqdm import tqdm
-
-    enabled = progress and sys.stderr.isatty()
-    return tqdm(total=total, unit="B", unit_scale=True, desc=desc, file=sys.stderr, disable=not enabled)
-
-
-def _download(url: str, cache_dir: Path, name: str, progress: bool) -> Path:
-    """Stream ``url`` into a temporary file in ``cache_dir``; raise if it fails or comes up short."""
-    advice = "Check MOVIELENS_MIRROR and the network, or set MOVIELENS_PATH to a local copy."
-    try:
-        response = urllib.request.urlopen(url, timeout=60)
-    except urllib.error.HTTPError as exc:
-        raise DatasetError(f"could not download {url}: HTTP {exc.code} {exc.reason}. {advice}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DatasetError(f"could not download {url}: {reason}. {advice}") from None
-    length = response.headers.get("Content-Length")
-    total = int(length) if length and length.isdigit() else None
-    fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=f".{name}-", suffix=".zip.part")
-    tmp, received = Path(tmp_name), 0
-    try:
-        with response, os.fdopen(fd, "wb") as out, _progress_bar(total, f"{name}.zip", progress) as bar:
-            while block := response.read(1 << 20):
-                out.write(block)
-                received += len(block)
-                bar.update(len(block))
-    except Exception as exc:  # IncompleteRead, reset connections, timeouts: all mean "truncated"
-        tmp.unlink(missing_ok=True)
-        raise DatasetError(
-            f"the download of {url} broke off after {received:,} bytes ({type(exc).__name__}: {exc}); "
-            "nothing was cached: run again to retry."
-        ) from None
-    if total is not None and received != total:
-        tmp.unlink(missing_ok=True)
-        raise DatasetError(
-            f"the download of {url} was truncated: got {received:,} of {total:,} bytes; "
-            "nothing was cached: run again to retry."
-        )
-    log.info("downloaded %s (%d bytes)", url, received)
-    return tmp
-
-
-def _published_md5(base_url: str, name: str) -> str | None:
-    """The MD5 published as ``<base>/<name>.zip.md5``, or None when the source has none."""
-    url = f"{base_url}/{name}.zip.md5"
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            text = response.read(4096).decode("ascii", "replace")
-    except (urllib.error.URLError, OSError) as exc:
-        # Mirrors (and the local copies) need not publish one; the structural checks still run.
-        log.warning("no checksum at %s (%s); relying on the structural checks", url, exc)
-        return None
-    match = re.search(r"\b[0-9a-fA-F]{32}\b", text)
-    if not match:
-        log.warning("%s holds no MD5 checksum; relying on the structural checks", url)
-        return None
-    return match.group().lower()
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _safe_extract(archive: Path, target: Path, remedy: str, label: str) -> None:
-    """Extract ``archive`` (named ``label`` in errors) into ``target``; refuse ``/``, ``..``, symlinks."""
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            members = zf.infolist()
-            for member in members:
-                name = member.filename.replace("\\", "/")
-                if stat.S_ISLNK(member.external_attr >> 16):
-                    raise DatasetError(
-                        f"{label}: member {member.filename!r} is a symbolic link, which a MovieLens archive "
-                        f"never holds; the archive was not extracted. {remedy}"
-                    )
-                if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in PurePosixPath(name).parts:
-                    raise DatasetError(
-                        f"{label}: member {member.filename!r} would be written outside the extraction "
-                        f"folder; the archive is unsafe and was not extracted. {remedy}"
-                    )
-            root = target.resolve()
-            for member in members:
-                dest = (target / member.filename.replace("\\", "/")).resolve()
-                if not dest.is_relative_to(root):  # belt and braces after the name checks above
-                    raise DatasetError(f"{label}: member {member.filename!r} escapes {target}. {remedy}")
-                if member.is_dir():
-                    dest.mkdir(parents=True, exist_ok=True)
-                    continue
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                # Reading to the end makes zipfile check the member's CRC.
-                with zf.open(member) as src, dest.open("wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise DatasetError(
-            f"{label}: not a valid zip archive ({exc}); it is corrupt or truncated. {remedy}"
-        ) from None
 
 
 def _source_id(zip_path: Path) -> dict[str, object]:
@@ -493,7 +418,10 @@ def _install_archive(
     target = cache_dir / name
     staging = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".{name}-extract-"))
     try:
-        _safe_extract(archive, staging, remedy, label)
+        try:
+            fetch.safe_extract(archive, staging, remedy, label)
+        except fetch.FetchError as exc:
+            raise DatasetError(str(exc)) from None
         data_dir, missing = _locate(staging, name)
         if missing:
             inside = [(data_dir / f).relative_to(staging).as_posix() for f in missing]
@@ -564,13 +492,16 @@ def load_movielens(
     cache_dir.mkdir(parents=True, exist_ok=True)
     base = base_url.rstrip("/")
     url = f"{base}/{name}.zip"
-    archive = _download(url, cache_dir, name, progress)
     try:
-        expected = _published_md5(base, name)
+        archive = fetch.download(url, cache_dir, name, progress)
+    except fetch.FetchError as exc:
+        raise DatasetError(str(exc)) from None
+    try:
+        expected = fetch.published_md5(f"{url}.md5")
         if expected is None and base == GROUPLENS.rstrip("/"):
-            expected = info.zip_md5
+            expected = info.zip_md5 or _OFFICIAL_MD5.get(name)
         if expected is not None:
-            actual = _md5(archive)
+            actual = fetch.file_md5(archive)
             if actual != expected:
                 raise DatasetError(
                     f"{url}: MD5 {actual} does not match the published {expected}; the download is "

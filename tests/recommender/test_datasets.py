@@ -9,8 +9,10 @@ import os
 import re
 import shutil
 import stat
+import sys
 import threading
 import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender import datasets
+from recommender import datasets, fetch
 from recommender.config import Settings
 from recommender.datasets import DatasetError, MovieLensData, load_from_settings, load_movielens, parse_title
 
@@ -105,7 +107,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append(str(getattr(url, "full_url", url)))
         raise AssertionError(f"unexpected network access: {url}")
 
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
     return calls
 
 
@@ -181,7 +183,7 @@ def test_local_zip_is_extracted_into_cache_and_reused(
     def no_extract(*args: object, **kwargs: object) -> None:
         raise AssertionError("the cached copy should have been used")
 
-    monkeypatch.setattr(datasets, "_safe_extract", no_extract)
+    monkeypatch.setattr(fetch, "safe_extract", no_extract)
     again = load_movielens(name, cache_dir=cache, local_path=movielens_dir / f"{name}.zip")
     pd.testing.assert_frame_equal(again.ratings, first.ratings)
 
@@ -223,7 +225,7 @@ def test_file_mirror_downloads_verifies_caches_then_stays_offline(
         calls.append(str(url))
         raise urllib.error.URLError("offline")
 
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
     for base in ("file:///nonexistent/mirror", datasets.GROUPLENS):
         again = load_movielens(name, cache_dir=cache, base_url=base)
         pd.testing.assert_frame_equal(again.ratings, data.ratings)
@@ -247,7 +249,7 @@ def test_progress_bar_is_drawn_on_a_terminal(movielens_dir: Path, tmp_path: Path
 
     for progress, expect in ((False, False), (True, True)):
         fake = Tty()
-        monkeypatch.setattr(datasets.sys, "stderr", fake)
+        monkeypatch.setattr(sys, "stderr", fake)
         cache = tmp_path / f"cache-{progress}"
         load_movielens("ml-100k", cache_dir=cache, base_url=f"file://{movielens_dir}", progress=progress)
         assert ("ml-100k.zip" in fake.getvalue()) is expect
@@ -404,7 +406,7 @@ def test_load_from_settings_picks_path_then_mirror_then_grouplens(
         seen.append(url)
         raise urllib.error.URLError("offline")
 
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(DatasetError) as err:
         load_from_settings(Settings(data_dir=tmp_path / "c"), progress=False)
     url = "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"
@@ -664,7 +666,7 @@ def test_connection_lost_mid_download(tmp_path: Path, monkeypatch: pytest.Monkey
                 raise ConnectionResetError(104, "Connection reset by peer")
             return super().read(size)
 
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", lambda url, timeout: Dropping(bytes(3_000_000)))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Dropping(bytes(3_000_000)))
     cache = tmp_path / "cache"
     assert _load_error("ml-100k", cache, base_url="http://mirror.example") == (
         "the download of http://mirror.example/ml-100k.zip broke off after 1,048,576 bytes "
@@ -691,3 +693,31 @@ def test_malformed_genre_list(tmp_path: Path) -> None:
     assert _load_error("ml-100k", tmp_path / "cache", local_path=folder, strict_counts=False) == (
         f"{folder / 'u.genre'}: expected lines of 'genre|number'. " + LOCAL.format(name="ml-100k")
     )
+
+
+def test_grouplens_downloads_fall_back_to_the_known_md5(
+    movielens_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From GroupLens itself, a missing .md5 is no excuse: the known official MD5 is checked."""
+    local_zip = (movielens_dir / "ml-100k.zip").read_bytes()  # re-packed: not GroupLens's bytes
+    seen: list[str] = []
+
+    def fake_grouplens(url: str, timeout: float):  # type: ignore[no-untyped-def]
+        seen.append(url)
+        if url.endswith(".md5"):
+            raise urllib.error.HTTPError(url, 503, "Service Unavailable", {}, None)  # type: ignore[arg-type]
+        response = io.BytesIO(local_zip)
+        response.headers = {"Content-Length": str(len(local_zip))}  # type: ignore[attr-defined]
+        return response
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake_grouplens)
+    url = f"{datasets.GROUPLENS}/ml-100k.zip"
+    actual = hashlib.md5(local_zip).hexdigest()
+    cache = tmp_path / "cache"
+    assert _load_error("ml-100k", cache) == (
+        f"{url}: MD5 {actual} does not match the published 0e33842e24a9c977be4e0107933c0723; the download "
+        "is corrupt or not the official archive, and nothing was cached. Run again to retry, or use "
+        "another MOVIELENS_MIRROR."
+    )
+    assert seen == [url, url + ".md5"]
+    assert _cache_contents(cache) == []
