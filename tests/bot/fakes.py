@@ -61,7 +61,13 @@ class FakeService:
     plot_path: str | None = None
     search_error: Exception | None = None
     fail_with: Exception | None = None
+    #: called with the method name at the start of every service call (tests check what Discord saw by then)
+    probe: Callable[[str], None] | None = None
     _retraining: bool = False
+
+    def _probe(self, name: str) -> None:
+        if self.probe is not None:
+            self.probe(name)
 
     # -- catalog ---------------------------------------------------------------------------
     def _get(self, movie_id: int) -> Movie:
@@ -92,6 +98,7 @@ class FakeService:
     async def rate(
         self, user_id: int, movie_id: int, stars: float, guild_id: int | None = None
     ) -> RatingResult:
+        self._probe("rate")
         self.calls.append(("rate", (user_id, movie_id, stars, guild_id)))
         if self.fail_with is not None:
             raise self.fail_with
@@ -104,10 +111,12 @@ class FakeService:
         return RatingResult(movie, float(stars), previous, len(mine))
 
     async def ratings(self, user_id: int) -> list[tuple[Movie, StoredRating]]:
+        self._probe("ratings")
         rows = sorted(self.ratings_by_user.get(user_id, {}).values(), key=lambda r: -r.rated_at)
         return [(self._get(r.movie_id), r) for r in rows]
 
     async def forget(self, user_id: int) -> int:
+        self._probe("forget")
         self.calls.append(("forget", user_id))
         return len(self.ratings_by_user.pop(user_id, {}))
 
@@ -123,6 +132,7 @@ class FakeService:
         )
 
     async def recommend(self, user_id: int, k: int = 5) -> Recommendations:
+        self._probe("recommend")
         self.calls.append(("recommend", user_id))
         if self.fail_with is not None:
             raise self.fail_with
@@ -132,15 +142,18 @@ class FakeService:
         return Recommendations(picks, path, f"explained by {path}", self.model_version)
 
     async def predict(self, user_id: int, movie_id: int) -> Prediction:
+        self._probe("predict")
         self.calls.append(("predict", (user_id, movie_id)))
         return Prediction(self._get(movie_id), 3.5, self._path(user_id), "because of a fake")
 
     async def similar(self, movie_id: int, k: int = 5) -> list[Pick]:
+        self._probe("similar")
         self.calls.append(("similar", movie_id))
         return [Pick(m, 4.0, "liked by the same people") for m in self.movies if m.movie_id != movie_id][:k]
 
     # -- admin -------------------------------------------------------------------------------
     async def stats(self) -> ServiceStats:
+        self._probe("stats")
         n = sum(len(v) for v in self.ratings_by_user.values())
         new = sum(
             1 for v in self.ratings_by_user.values() for r in v.values() if r.rated_at > self.trained_at
@@ -161,6 +174,7 @@ class FakeService:
     async def retrain(
         self, on_progress: Callable[[dict], Awaitable[None]] | None = None, *, force: bool = False
     ) -> dict:
+        self._probe("retrain")
         self.calls.append(("retrain", force))
         if self._retraining:
             raise RetrainInProgress()

@@ -167,3 +167,54 @@ async def test_intents_are_not_privileged(simcord_bot):
     assert intents.guilds
     assert not (intents.members or intents.presences or intents.message_content)
     assert isinstance(simcord_bot, discord.ext.commands.Bot)
+
+
+async def test_every_command_is_acknowledged_before_the_service_is_asked(simcord_env, world, fake_service):
+    """Discord allows 3 s to acknowledge; the bot defers before any service call that could be slow."""
+    seen: dict[str, int] = {}
+
+    def callbacks() -> int:
+        return sum(1 for r in simcord_env.http_requests if r.path.endswith("/callback"))
+
+    fake_service.probe = lambda name: seen.setdefault(name, callbacks())
+    invocations = [
+        (world.member, "rate", {"movie": "1", "stars": 4.0}, "rate"),
+        (world.member, "recommend", {}, "recommend"),
+        (world.member, "predict", {"movie": "2"}, "predict"),
+        (world.member, "similar", {"movie": "3"}, "similar"),
+        (world.member, "ratings", {}, "ratings"),
+        (world.admin, "stats", {}, "stats"),
+        (world.admin, "retrain", {}, "retrain"),
+    ]
+    for actor, name, options, service_call in invocations:
+        before = callbacks()
+        await actor.slash(world.channel, name, **options)
+        assert seen[service_call] == before + 1, f"/{name} called the service before acknowledging"
+        seen.pop(service_call)
+    # /forget asks the service only after the button press, which is acknowledged by the edit.
+    prompt = await world.member.slash(world.channel, "forget")
+    await world.member.click(prompt.response, label="Delete everything")
+    assert "forget" in seen
+
+
+async def test_a_failing_retrain_reaches_the_admin_privately(simcord_env, world, fake_service):
+    from recommender.errors import RecommenderError
+
+    async def broken() -> None:
+        raise RecommenderError("Retraining isn't set up on this bot.")
+
+    fake_service.retrain_gate = broken
+    result = await world.admin.slash(world.channel, "retrain")
+    assert result.response is None  # the public "thinking…" reply is removed
+    assert [f.content for f in result.followups if f.ephemeral] == ["Retraining isn't set up on this bot."]
+    assert handled(simcord_env) == ["RecommenderError"]
+    assert not simcord_env.bot.retrainer.running  # the lock is released for the next attempt
+
+
+async def test_commands_sync_to_the_dev_guild_when_set(fake_service, tmp_path):
+    import simcord
+
+    settings = Settings(data_dir=tmp_path, dev_guild_id=987654321)
+    async with simcord.run(create_bot(settings, fake_service)) as env:
+        puts = [r.path for r in env.http_requests if r.method == "PUT"]
+        assert puts and all(p.endswith("/guilds/987654321/commands") for p in puts)

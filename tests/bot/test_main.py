@@ -119,3 +119,33 @@ async def test_prepare_catalog_loads_ml100k_once(movielens_dir, tmp_path, capsys
     capsys.readouterr()
     assert await cli.prepare_catalog(settings) == 1682
     assert "already holds ml-100k" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_python_m_bot_prepares_for_real_then_asks_for_a_token(movielens_dir, tmp_path):
+    """The real wiring: dataset -> catalog -> service with a published model -> the token message."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "BOT_DATA_DIR": str(tmp_path / "data"),
+        "MOVIELENS_DATASET": "ml-100k",
+        "MOVIELENS_PATH": str(movielens_dir / "ml-100k"),
+        "LOG_LEVEL": "INFO",
+    }
+    # A tiny first model (one epoch, 50 users), so that PREPARE has nothing to train.
+    trained = subprocess.run(
+        [sys.executable, "train.py", "--no-dotenv", "--epochs", "1", "--max-users", "50", "--threads", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Loaded 1,682 movies of ml-100k" in proc.stderr
+    assert "Serving model" in proc.stderr
+    assert "DISCORD_TOKEN is empty" in proc.stderr and "Reset Token" in proc.stderr
