@@ -151,7 +151,11 @@ class MovieBot(commands.Bot):
         return int(stats.ratings_since_training)
 
     async def background_retrain(self) -> dict | None:
-        """One tick of the loop: retrain when enough new ratings arrived, through the same worker."""
+        """One tick of the loop: retrain when enough new ratings arrived, through the same worker.
+
+        The first tick runs right after start-up, so ratings that piled up while the bot was down
+        are learned without waiting a whole interval.
+        """
         try:
             if self.retrainer.running:
                 log.info("background retrain skipped: one is already running")

@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render, telemetry
+from bot import render
 from bot.checks import admin_only
 from bot.client import MovieBot
 from recommender.errors import RetrainInProgress
@@ -100,6 +100,3 @@ class Admin(commands.Cog):
 
 async def setup(bot: MovieBot) -> None:
     await bot.add_cog(Admin(bot))
-
-
-__all__ = ["Admin", "ProgressReporter", "telemetry"]

@@ -40,11 +40,13 @@ class ConfirmForget(discord.ui.View):
             return False
         return True
 
-    async def _finish(self, interaction: discord.Interaction, content: str, outcome: str) -> None:
-        self.outcome = outcome
+    async def _finish(
+        self, interaction: discord.Interaction, content: str, action: str, outcome: str
+    ) -> None:
+        self.outcome = action
         self.stop()
         await interaction.response.edit_message(content=content, view=None)
-        telemetry.finish(interaction, f"forget:{outcome}", "ok", self.bot.interaction_stats)
+        telemetry.finish(interaction, f"forget:{action}", outcome, self.bot.interaction_stats)
 
     @discord.ui.button(label="Delete everything", style=discord.ButtonStyle.danger)
     async def confirm(self, interaction: discord.Interaction, _button: discord.ui.Button) -> None:
@@ -55,18 +57,19 @@ class ConfirmForget(discord.ui.View):
             message, outcome, expected = describe_error(error)
             if not expected:
                 log.error("forget failed for user %s", interaction.user.id, exc_info=error)
-            await self._finish(interaction, message if expected else GENERIC_APOLOGY, outcome)
+            await self._finish(interaction, message if expected else GENERIC_APOLOGY, "confirm", outcome)
             return
         await self._finish(
             interaction,
             f"Done: I deleted {deleted} rating{'s' if deleted != 1 else ''}. Fresh start!",
-            "confirmed",
+            "confirm",
+            "ok",
         )
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
     async def cancel(self, interaction: discord.Interaction, _button: discord.ui.Button) -> None:
         telemetry.start(interaction)
-        await self._finish(interaction, "Cancelled: nothing was deleted.", "cancelled")
+        await self._finish(interaction, "Cancelled: nothing was deleted.", "cancel", "ok")
 
     async def on_timeout(self) -> None:
         self.outcome = "timeout"

@@ -118,6 +118,8 @@ class FakeService:
     async def forget(self, user_id: int) -> int:
         self._probe("forget")
         self.calls.append(("forget", user_id))
+        if self.fail_with is not None:
+            raise self.fail_with
         return len(self.ratings_by_user.pop(user_id, {}))
 
     # -- serving -----------------------------------------------------------------------------

@@ -254,3 +254,20 @@ async def test_every_interaction_logs_one_structured_line(simcord_env, world, fa
     bad = lines[1].interaction  # type: ignore[attr-defined]
     assert bad["command"] == "rate" and bad["outcome"] == "error:InvalidStars"
     assert handled_errors(simcord_env) == ["InvalidStars"]
+
+
+async def test_forget_when_the_database_refuses_says_so_and_keeps_the_ratings(
+    simcord_env, world, fake_service, caplog
+):
+    from recommender.errors import StorageUnavailable
+
+    await world.member.slash(world.channel, "rate", movie="1", stars=4.0)
+    prompt = await world.member.slash(world.channel, "forget")
+    fake_service.fail_with = StorageUnavailable()
+    with caplog.at_level(logging.INFO, logger="bot.interactions"):
+        answer = await world.member.click(prompt.response, label="Delete everything")
+    assert "nothing was changed" in answer.response.content and answer.response.components == []
+    assert world.member.id in fake_service.ratings_by_user
+    line = next(r for r in caplog.records if r.name == "bot.interactions")
+    assert line.interaction["command"] == "forget:confirm"  # type: ignore[attr-defined]
+    assert line.interaction["outcome"] == "error:StorageUnavailable"  # type: ignore[attr-defined]
