@@ -144,7 +144,7 @@ class Reporter:
             ]
             print("  ".join(parts) + f"  ({now - self._last:.1f}s)", file=sys.stderr, flush=True)
             self._last = now
-        elif kind == "start":
+        elif kind == "start" and "n_ratings" in event:
             print(
                 f"training {event['family']} on {event['dataset']}: {event['n_ratings']:,} ratings "
                 f"({event['n_member_ratings']:,} from {event['n_members']} members), seed {event['seed']}",
