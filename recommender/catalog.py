@@ -50,6 +50,9 @@ _AKA = re.compile(r"^a\.?k\.?a\.?\s+", re.I)
 FUZZY_CANDIDATES = 300  # titles re-scored with rapidfuzz on the whole string
 WORD_MATCHES = 60  # vocabulary words kept per query word
 PREFIX_WORDS = 200  # vocabulary words kept for a partly typed last word
+MAX_TYPO_WORDS = 3  # query words looked up as possible misspellings
+MAX_PREFIX_LEN = 12  # longer half-typed words are matched as whole words
+SPARSE_MATCHES = 500  # fewer prefix matches than this: bisect; more: scan in popularity order
 POPULARITY_WEIGHT = 6.0  # points (of 100) the most popular movie gains in the fuzzy tier
 
 
@@ -139,6 +142,9 @@ class Catalog:
                     self._exact.setdefault(name, []).append(i)
                     self._exact_display.setdefault((name, movie.year), []).append(i)
         self._keys = keys
+        # Sorted forms for bisect: a prefix with few matches is found without scanning the blob.
+        self._sorted_keys = sorted((k, i) for i, k in enumerate(keys))
+        self._sorted_fulls = sorted((f, i) for i, f in enumerate(fulls))
         # One big string per form: prefix and word searches are C-level `str.find` scans over it.
         self._key_blob, self._key_starts = self._blob(keys)
         self._full_blob, self._full_starts = self._blob(fulls)
@@ -151,15 +157,35 @@ class Catalog:
         self._vocab = sorted(postings)
         self._word_id = {w: j for j, w in enumerate(self._vocab)}
         self._postings = [np.array(postings[w], dtype=np.int32) for w in self._vocab]
-        # Words by length: a typo changes the length by at most a couple of letters, so a misspelt
-        # word is only compared with words of similar length.
+        self._postings_cum = np.cumsum([0, *(len(p) for p in self._postings)])
+        # Words by length: a typo (a letter dropped, added or swapped) changes the length by at most
+        # one, two typos by two; so a misspelt word is only compared with words of similar length.
         by_len: dict[int, list[int]] = {}
         for j, w in enumerate(self._vocab):
             by_len.setdefault(len(w), []).append(j)
         self._near_length: dict[int, tuple[list[str], np.ndarray]] = {}
         for length in range(3, max(by_len, default=0) + 1):
-            ids = [j for k in range(max(1, length - 2), length + 3) for j in by_len.get(k, [])]
+            slack = 1 if length <= 7 else 2
+            ids = [j for k in range(length - slack, length + slack + 1) for j in by_len.get(k, [])]
             self._near_length[length] = ([self._vocab[j] for j in ids], np.array(ids, dtype=np.int32))
+        # Distinct word beginnings of each length, for a typo in a word still being typed
+        # ("braparsa" -> "barparsa|rfa"): (prefixes, first vocab id, end vocab id) per length.
+        self._prefixes: dict[int, tuple[list[str], list[int], list[int]]] = {}
+        for length in range(3, MAX_PREFIX_LEN + 2):
+            texts: list[str] = []
+            lows: list[int] = []
+            highs: list[int] = []
+            for j, w in enumerate(self._vocab):  # sorted, so equal prefixes are neighbours
+                if len(w) < length:
+                    continue
+                head = w[:length]
+                if texts and texts[-1] == head:
+                    highs[-1] = j + 1
+                else:
+                    texts.append(head)
+                    lows.append(j)
+                    highs.append(j + 1)
+            self._prefixes[length] = (texts, lows, highs)
         log.info("catalog: %d movies, %d distinct title words", n, len(self._vocab))
 
     @staticmethod
@@ -217,13 +243,16 @@ class Catalog:
                     tiers.append(tier)
 
         add(0, self._exact.get(key, []))
-        prefixes = self._matches(self._key_blob, self._key_starts, "\n" + key, want + len(ranked))
-        if full != key:
-            more = self._matches(self._full_blob, self._full_starts, "\n" + full, want + len(ranked))
-            prefixes = sorted({*prefixes, *more})
-        add(1, prefixes)
+        if full != key:  # "the th": titles that really start with "The Th" before those starting "Th"
+            add(
+                1,
+                self._prefixed(
+                    self._sorted_fulls, self._full_blob, self._full_starts, full, want + len(ranked)
+                ),
+            )
+        add(1, self._prefixed(self._sorted_keys, self._key_blob, self._key_starts, key, want + len(ranked)))
         if len(ranked) < want and len(key) >= 2:
-            add(2, self._matches(self._key_blob, self._key_starts, " " + key, want + len(ranked)))
+            add(2, self._inner_word(key, want + len(ranked)))
         if len(ranked) < want:
             partial = not text.endswith((" ", ","))
             add(3, self._fuzzy(key, partial, exclude=seen))
@@ -240,6 +269,30 @@ class Catalog:
         rest = [i for i in range(limit + len(same)) if i < len(self._movies) and self._years[i] != year]
         return [self._shown[i] for i in [*same, *rest][:limit]]
 
+    def _prefixed(
+        self, ordered: list[tuple[str, int]], blob: str, starts: np.ndarray, text: str, most: int
+    ) -> list[int]:
+        """Titles starting with ``text``, most popular first, at most ``most``."""
+        lo = bisect.bisect_left(ordered, (text,))
+        hi = bisect.bisect_left(ordered, (text + "\U0010ffff",), lo)
+        if hi - lo <= SPARSE_MATCHES:
+            return sorted(i for _, i in ordered[lo:hi])[:most]
+        # many matches: the popularity-ordered scan meets `most` of them early
+        return self._matches(blob, starts, "\n" + text, most)
+
+    def _inner_word(self, key: str, most: int) -> list[int]:
+        """Titles with a word (not the first) starting with ``key``, most popular first."""
+        first, _, rest = key.partition(" ")
+        lo = bisect.bisect_left(self._vocab, first)
+        hi = bisect.bisect_left(self._vocab, first + ("\U0010ffff" if not rest else "\x00"), lo)
+        if self._postings_cum[hi] - self._postings_cum[lo] > SPARSE_MATCHES * 4:
+            return self._matches(self._key_blob, self._key_starts, " " + key, most)
+        if hi == lo:
+            return []
+        needle = " " + key
+        candidates = np.unique(np.concatenate(self._postings[lo:hi]))
+        return [int(i) for i in candidates if needle in self._keys[i]][:most]
+
     @staticmethod
     def _matches(blob: str, starts: np.ndarray, needle: str, most: int) -> list[int]:
         """Indices of titles containing ``needle``, in index (= popularity) order, at most ``most``."""
@@ -255,8 +308,8 @@ class Catalog:
         found = np.searchsorted(starts, np.asarray(positions) + 1, side="right") - 1
         return [int(i) for i in dict.fromkeys(found.tolist())][:most]
 
-    def _word_matches(self, word: str, partial: bool) -> list[tuple[float, int]]:
-        """(score, vocabulary id) for the words ``word`` may stand for."""
+    def _word_matches(self, word: str, partial: bool, typo: bool) -> list[tuple[float, int]]:
+        """(score, vocabulary id) for the words ``word`` may stand for; ``typo``: try misspellings."""
         matches: list[tuple[float, int]] = []
         exact = self._word_id.get(word)
         if exact is not None:
@@ -266,7 +319,29 @@ class Catalog:
             lo = bisect.bisect_left(self._vocab, word)
             hi = bisect.bisect_left(self._vocab, word + "\U0010ffff", lo)
             matches += [(100.0, j) for j in range(lo, min(hi, lo + PREFIX_WORDS))]
-        if exact is None and len(word) >= 3 and (not partial or len(matches) < 3):
+        if (
+            typo
+            and exact is None
+            and len(word) >= 3
+            and partial
+            and len(word) <= MAX_PREFIX_LEN
+            and not matches
+        ):
+            # a typo in a word still being typed: compare with word beginnings of about its length
+            length = len(word)
+            cutoff = 70 if length >= 5 else 80
+            for k in (length - 1, length, length + 1):
+                texts, lows, highs = self._prefixes.get(k, ([], [], []))
+                if not texts:
+                    continue
+                scores = process.cdist(
+                    [word], texts, scorer=fuzz.ratio, dtype=np.uint8, workers=1, score_cutoff=cutoff
+                )[0]
+                good = np.flatnonzero(scores)
+                for p in good[np.argsort(-scores[good], kind="stable")[:WORD_MATCHES]]:
+                    span = range(lows[p], min(highs[p], lows[p] + WORD_MATCHES))
+                    matches += [(float(scores[p]), j) for j in span]
+        elif typo and exact is None and len(word) >= 3 and (not partial or len(matches) < 3):
             # unknown word: a typo; compare with words of about the same length only
             length = len(word)
             longest = max(self._near_length, default=0)
@@ -290,8 +365,10 @@ class Catalog:
         weights = np.array([len(w) for w in words], dtype=np.float32)
         coverage = np.zeros(n, dtype=np.float32)
         per_title = np.empty(n, dtype=np.float32)
+        # Misspelt words cost a vocabulary scan each: try the longest few, which say the most.
+        typo_ok = set(sorted(range(len(words)), key=lambda j: -len(words[j]))[:MAX_TYPO_WORDS])
         for j, word in enumerate(words):
-            matches = self._word_matches(word, partial and j == len(words) - 1)
+            matches = self._word_matches(word, partial and j == len(words) - 1, j in typo_ok)
             if not matches:
                 continue
             per_title.fill(0.0)
