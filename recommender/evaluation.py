@@ -363,7 +363,7 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 def format_table(result: dict) -> str:
     """One fixed-width table: the model next to every baseline, each with its fit seconds."""
     columns = ("RMSE", "MAE", "P@5", "R@5", "NDCG@5", "cover", "pop", "fit s")
-    header = f"{'name':<14}" + "".join(f"{c:>8}" for c in columns)
+    header = f"{'name':<22}" + "".join(f"{c:>8}" for c in columns)
     title = (
         f"{result['dataset']} / {result['protocol']} / seed {result['seed']} / model = {result.get('family')}"
     )
@@ -371,7 +371,7 @@ def format_table(result: dict) -> str:
     for name, r in result["results"].items():
         pop = "-" if r.get("mean_popularity") is None else f"{r['mean_popularity']:.0f}"
         lines.append(
-            f"{name:<14}{_fmt(r['rmse']):>8}{_fmt(r['mae']):>8}{_fmt(r['precision@5']):>8}{_fmt(r['recall@5']):>8}"
+            f"{name:<22}{_fmt(r['rmse']):>8}{_fmt(r['mae']):>8}{_fmt(r['precision@5']):>8}{_fmt(r['recall@5']):>8}"
             f"{_fmt(r['ndcg@5']):>8}{_fmt(r['coverage'], 3):>8}{pop:>8}{_fmt(r['fit_seconds'], 1):>8}"
         )
     return "\n".join(lines)

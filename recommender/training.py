@@ -36,7 +36,7 @@ __all__ = [
 FAMILIES = ("mf", "mlp", "hybrid", "classifier")
 SERVABLE_FAMILIES = ("mf", "hybrid")
 PARITY_TOLERANCE = 1e-4
-RANK_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+RANK_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 _COMMON: dict[str, Any] = {
     "epochs": 30,
@@ -393,10 +393,12 @@ def _export_arrays(model, family: str, p: dict[str, Any], enc: _Encoded) -> tupl
     if family == "mf":
         return P, bu, _weights(model, "movie_embedding"), _weights(model, "movie_bias")[:, 0]
     f = enc.hybrid_features.astype(np.float64)
-    Q = f @ _weights(model, "feature_factors")
+    # "no_user" has no dot product at all, so Keras prunes the movie factors: they are zero here.
+    Q = f @ _weights(model, "feature_factors") if "feature_factors" in names else np.zeros((len(f), dim))
     bi = (f @ _weights(model, "feature_bias"))[:, 0]
     if "movie_embedding" in names:
         Q = Q + _weights(model, "movie_embedding")
+    if "movie_bias" in names:
         bi = bi + _weights(model, "movie_bias")[:, 0]
     return P, bu, Q, bi
 

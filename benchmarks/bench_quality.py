@@ -1,0 +1,156 @@
+"""Model quality against real baselines on the offline MovieLens copies.
+
+Sections (all by default):
+  folds     ml-100k u1..u5 (mku.sh blocks), default mf vs Surprise SVD: RMSE per fold, fit seconds
+  latest    ml-latest-small, random 90/10 with seeds 0..2: mf vs Surprise SVD RMSE
+  ranking   ml-100k leave-last-out: the served ranking vs popularity at NDCG@5, full table
+  families  ml-100k random seed 0: all four families next to the baselines
+
+    .venv/bin/python -m benchmarks.bench_quality [--section folds latest ranking families] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = Path(os.environ.get("MOVIELENS_TEST_DATA", ROOT.parent / "shared" / "data" / "movielens"))
+SECTIONS = ("folds", "latest", "ranking", "families")
+
+
+def _load(name: str, data: Path):  # type: ignore[no-untyped-def]
+    from recommender.datasets import load_movielens
+
+    cache = Path(tempfile.gettempdir()) / "bench_quality_cache"
+    return load_movielens(name, cache_dir=cache, local_path=data / name, progress=False)
+
+
+def _row(name: str, r: dict) -> str:
+    from recommender.evaluation import _fmt
+
+    return (
+        f"{name:<22}{_fmt(r['rmse']):>8}{_fmt(r['mae']):>8}{_fmt(r['ndcg@5']):>8}"
+        f"{_fmt(r['coverage'], 3):>8}{_fmt(r['fit_seconds'], 1):>8}"
+    )
+
+
+def folds(data: Path, out: dict) -> None:
+    from recommender.evaluation import run_evaluation
+
+    ds = _load("ml-100k", data)
+    res = run_evaluation(ds, "ml100k-folds", "mf", None, 0, on_progress=lambda m: print("  " + m, flush=True))
+    out["folds"] = res
+    model, svd = res["results"]["model"], res["results"]["surprise_svd"]
+    print("\nml-100k u1..u5, default mf vs Surprise SVD")
+    print(f"{'fold':<6}{'mf RMSE':>10}{'SVD RMSE':>10}{'mf fit s':>10}{'SVD fit s':>10}")
+    for i, (m, s) in enumerate(zip(model["folds"], svd["folds"], strict=True), 1):
+        print(
+            f"u{i:<5}{m['rmse']:>10.4f}{s['rmse']:>10.4f}{m['fit_seconds']:>10.1f}{s['fit_seconds']:>10.1f}"
+        )
+    print(
+        f"{'mean':<6}{model['rmse']:>10.4f}{svd['rmse']:>10.4f}{model['fit_seconds']:>10.1f}{svd['fit_seconds']:>10.1f}"
+    )
+    target = "met" if model["rmse"] <= 0.905 else "NOT met"
+    print(
+        f"target mean RMSE <= 0.905: {target}; "
+        f"max mf fit per fold {max(f['fit_seconds'] for f in model['folds']):.1f}s (target < 30 s)"
+    )
+
+
+def latest(data: Path, out: dict) -> None:
+    from recommender.evaluation import run_evaluation
+
+    ds = _load("ml-latest-small", data)
+    rows = []
+    for seed in (0, 1, 2):
+        res = run_evaluation(
+            ds, "random", "mf", None, seed, on_progress=lambda m: print("  " + m, flush=True)
+        )
+        rows.append((seed, res["results"]))
+    out["latest"] = {str(s): r for s, r in rows}
+    print("\nml-latest-small random 90/10, default mf vs Surprise SVD")
+    print(f"{'seed':<6}{'mf RMSE':>10}{'SVD RMSE':>10}{'gain':>8}{'mf fit s':>10}")
+    gains = []
+    for seed, r in rows:
+        gain = 1 - r["model"]["rmse"] / r["surprise_svd"]["rmse"]
+        gains.append(gain)
+        print(
+            f"{seed:<6}{r['model']['rmse']:>10.4f}{r['surprise_svd']['rmse']:>10.4f}{gain:>8.1%}{r['model']['fit_seconds']:>10.1f}"
+        )
+    mean_gain = sum(gains) / len(gains)
+    print(
+        f"mean gain {mean_gain:.1%} "
+        f"(target >= 3.0%: {'met' if min(gains) >= 0.03 else 'NOT met on every seed'})"
+    )
+
+
+def ranking(data: Path, out: dict) -> None:
+    from recommender.evaluation import format_table, run_evaluation
+
+    ds = _load("ml-100k", data)
+    res = run_evaluation(ds, "leave-last-out", "mf", None, 0)
+    unblended = run_evaluation(ds, "leave-last-out", "mf", {"rank_weight": 0.0}, 0, baselines=False)
+    res["results"]["model (rank_weight=0)"] = unblended["results"]["model"]
+    out["ranking"] = res
+    print(
+        "\nml-100k leave-last-out (each user's 10 latest ratings), the ranking ServingModel.recommend serves"
+    )
+    print(format_table(res))
+    beat = res["results"]["model"]["ndcg@5"] > res["results"]["popularity"]["ndcg@5"]
+    print(f"served ranking beats popularity at NDCG@5: {beat}")
+
+
+def families(data: Path, out: dict) -> None:
+    from recommender.evaluation import run_evaluation
+
+    ds = _load("ml-100k", data)
+    table: dict[str, dict] = {}
+    for family in ("mf", "mlp", "hybrid", "classifier"):
+        res = run_evaluation(ds, "random", family, None, 0, baselines=family == "mf")
+        table[family] = res["results"]["model"]
+        if family == "mf":
+            baselines = {k: v for k, v in res["results"].items() if k != "model"}
+    table.update(baselines)
+    out["families"] = table
+    print("\nml-100k random 90/10 seed 0: all families and baselines")
+    print(f"{'name':<22}{'RMSE':>8}{'MAE':>8}{'NDCG@5':>8}{'cover':>8}{'fit s':>8}")
+    for name, r in table.items():
+        print(_row(name, r))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--section", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="folder holding ml-100k/ and ml-latest-small/"
+    )
+    parser.add_argument("--json", type=Path, help="also write every result to this JSON file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    sys.path.insert(0, str(ROOT))
+    out: dict = {}
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    for section in args.section:
+        {"folds": folds, "latest": latest, "ranking": ranking, "families": families}[section](args.data, out)
+    print(f"\nload average at start {load:.1f} on {os.cpu_count()} cores (shared machine: timings are noisy)")
+    print(f"total {time.perf_counter() - started:.0f}s")
+    print(f"reproduce: .venv/bin/python -m benchmarks.bench_quality --section {' '.join(args.section)}")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
