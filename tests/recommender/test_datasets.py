@@ -201,11 +201,18 @@ def test_a_different_local_zip_replaces_the_cached_copy(tmp_path: Path, tiny_csv
     assert _cache_contents(cache) == ["ml-25m"]
 
 
-def test_folder_of_archives_uses_the_named_zip(movielens_dir: Path, tmp_path: Path) -> None:
-    # MOVIELENS_PATH may point at ../shared/data/movielens itself, which holds ml-100k/ and ml-100k.zip.
-    data = load_movielens("ml-100k", cache_dir=tmp_path, local_path=movielens_dir)
+def test_a_parent_folder_is_searched_for_the_dataset(movielens_dir: Path, tmp_path: Path) -> None:
+    # MOVIELENS_PATH may point at ../shared/data/movielens itself: its ml-100k/ folder is used...
+    data = load_movielens("ml-100k", cache_dir=tmp_path / "a", local_path=movielens_dir)
     assert data.path == movielens_dir / "ml-100k"
     assert len(data.ratings) == 100_000
+    # ...and a folder holding only the archive uses <name>.zip, extracted into the cache.
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    shutil.copy(movielens_dir / "ml-latest-small.zip", archives)
+    data = load_movielens("ml-latest-small", cache_dir=tmp_path / "b", local_path=archives)
+    assert data.path == tmp_path / "b" / "ml-latest-small"
+    assert len(data.ratings) == 100_836
 
 
 @pytest.mark.parametrize("name", NAMES)
