@@ -190,7 +190,7 @@ def test_child_env_passes_settings_and_drops_the_token(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-async def test_real_train_py_sigkill_mid_run_leaves_current_and_next_run_succeeds(
+async def test_real_train_py_killed_or_stopped_mid_run_leaves_current_and_next_run_succeeds(
     tmp_path: Path, movielens_dir: Path
 ) -> None:
     from recommender.registry import Registry
@@ -220,9 +220,8 @@ async def test_real_train_py_sigkill_mid_run_leaves_current_and_next_run_succeed
         if event["event"] == "epoch":
             epochs_seen.set()
 
-    task = asyncio.create_task(
-        worker.run(on_progress, extra_args=["--epochs", "200", "--param", "patience=200"])
-    )
+    long_run = ["--epochs", "200", "--param", "patience=200"]
+    task = asyncio.create_task(worker.run(on_progress, extra_args=long_run))
     await asyncio.wait_for(epochs_seen.wait(), timeout=120)
     killed_version = rec.events[0]["version"]
     assert worker.pid is not None
@@ -234,6 +233,17 @@ async def test_real_train_py_sigkill_mid_run_leaves_current_and_next_run_succeed
     assert registry.current_version() == served
     assert registry.load_current().version == served
     assert killed_version not in {v.version for v in registry.list_versions()}
+
+    # A graceful stop (bot shutdown): SIGTERM lets train.py unwind and say so itself.
+    epochs_seen.clear()
+    rec.events.clear()
+    task = asyncio.create_task(worker.run(on_progress, extra_args=long_run))
+    await asyncio.wait_for(epochs_seen.wait(), timeout=120)
+    await worker.stop()
+    done = await task
+    assert done["exit_code"] == 1 and not done["ok"] and "cancelled" in done["reason"], done
+    assert registry.current_version() == served
+    assert not [p for p in registry.root.iterdir() if p.name.startswith(".")]
 
     again = await worker.run(extra_args=["--epochs", "2"], force=True)
     assert again["ok"] and again["published"], again
