@@ -131,7 +131,6 @@ class Catalog:
 
         fulls, keys = [], []
         self._exact: dict[str, list[int]] = {}
-        self._exact_display: dict[tuple[str, int | None], list[int]] = {}
         for i, movie in enumerate(self._movies):
             full, key, _ = _parse(movie.title, allow_year=False)
             fulls.append(full)
@@ -140,11 +139,10 @@ class Catalog:
             for name in {key, *(_parse(a, allow_year=False)[1] for a in _aliases(movie.title))}:
                 if name:
                     self._exact.setdefault(name, []).append(i)
-                    self._exact_display.setdefault((name, movie.year), []).append(i)
         self._keys = keys
         # Sorted forms for bisect: a prefix with few matches is found without scanning the blob.
-        self._sorted_keys = sorted((k, i) for i, k in enumerate(keys))
-        self._sorted_fulls = sorted((f, i) for i, f in enumerate(fulls))
+        self._sorted_keys = self._sorted(keys)
+        self._sorted_fulls = self._sorted(fulls)
         # One big string per form: prefix and word searches are C-level `str.find` scans over it.
         self._key_blob, self._key_starts = self._blob(keys)
         self._full_blob, self._full_starts = self._blob(fulls)
@@ -170,7 +168,7 @@ class Catalog:
             self._near_length[length] = ([self._vocab[j] for j in ids], np.array(ids, dtype=np.int32))
         # Distinct word beginnings of each length, for a typo in a word still being typed
         # ("braparsa" -> "barparsa|rfa"): (prefixes, first vocab id, end vocab id) per length.
-        self._prefixes: dict[int, tuple[list[str], list[int], list[int]]] = {}
+        self._prefixes: dict[int, tuple[list[str], np.ndarray, np.ndarray]] = {}
         for length in range(3, MAX_PREFIX_LEN + 2):
             texts: list[str] = []
             lows: list[int] = []
@@ -185,8 +183,13 @@ class Catalog:
                     texts.append(head)
                     lows.append(j)
                     highs.append(j + 1)
-            self._prefixes[length] = (texts, lows, highs)
+            self._prefixes[length] = (texts, np.array(lows, dtype=np.int32), np.array(highs, dtype=np.int32))
         log.info("catalog: %d movies, %d distinct title words", n, len(self._vocab))
+
+    @staticmethod
+    def _sorted(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        order = sorted(range(len(texts)), key=texts.__getitem__)
+        return [texts[i] for i in order], np.array(order, dtype=np.int32)
 
     @staticmethod
     def _blob(texts: Sequence[str]) -> tuple[str, np.ndarray]:
@@ -270,13 +273,19 @@ class Catalog:
         return [self._shown[i] for i in [*same, *rest][:limit]]
 
     def _prefixed(
-        self, ordered: list[tuple[str, int]], blob: str, starts: np.ndarray, text: str, most: int
+        self,
+        ordered: tuple[list[str], np.ndarray],
+        blob: str,
+        starts: np.ndarray,
+        text: str,
+        most: int,
     ) -> list[int]:
         """Titles starting with ``text``, most popular first, at most ``most``."""
-        lo = bisect.bisect_left(ordered, (text,))
-        hi = bisect.bisect_left(ordered, (text + "\U0010ffff",), lo)
+        texts, index = ordered
+        lo = bisect.bisect_left(texts, text)
+        hi = bisect.bisect_left(texts, text + "\U0010ffff", lo)
         if hi - lo <= SPARSE_MATCHES:
-            return sorted(i for _, i in ordered[lo:hi])[:most]
+            return np.sort(index[lo:hi])[:most].tolist()
         # many matches: the popularity-ordered scan meets `most` of them early
         return self._matches(blob, starts, "\n" + text, most)
 
@@ -331,15 +340,15 @@ class Catalog:
             length = len(word)
             cutoff = 70 if length >= 5 else 80
             for k in (length - 1, length, length + 1):
-                texts, lows, highs = self._prefixes.get(k, ([], [], []))
-                if not texts:
+                if k not in self._prefixes:
                     continue
+                texts, lows, highs = self._prefixes[k]
                 scores = process.cdist(
                     [word], texts, scorer=fuzz.ratio, dtype=np.uint8, workers=1, score_cutoff=cutoff
                 )[0]
                 good = np.flatnonzero(scores)
                 for p in good[np.argsort(-scores[good], kind="stable")[:WORD_MATCHES]]:
-                    span = range(lows[p], min(highs[p], lows[p] + WORD_MATCHES))
+                    span = range(int(lows[p]), int(min(highs[p], lows[p] + WORD_MATCHES)))
                     matches += [(float(scores[p]), j) for j in span]
         elif typo and exact is None and len(word) >= 3 and (not partial or len(matches) < 3):
             # unknown word: a typo; compare with words of about the same length only
@@ -402,7 +411,7 @@ class Catalog:
                 return movie
         _, key, year = _parse(raw[:MAX_QUERY], allow_year=True)
         if key and year is not None:
-            hits = self._exact_display.get((key, year), [])
+            hits = [i for i in self._exact.get(key, []) if self._years[i] == year]
             if len(hits) == 1:
                 return self._movies[hits[0]]
         _, whole_key, _ = _parse(raw[:MAX_QUERY], allow_year=False)
