@@ -249,6 +249,24 @@ async def test_full_disk_raises_storage_unavailable_and_rolls_back(store: Storag
     assert previous == 3.0
 
 
+async def test_write_lock_held_elsewhere_is_unavailable_not_a_hang(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    async with Storage(path, busy_timeout_ms=200) as s:
+        await s.load_catalog("ml-test", MOVIES)
+        other = sqlite3.connect(path, isolation_level=None)  # e.g. an admin's sqlite3 shell
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            started = time.monotonic()
+            with pytest.raises(StorageUnavailable):
+                await s.upsert_rating(1, 1, 3.0, None)
+            assert time.monotonic() - started < 5
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        _, previous = await s.upsert_rating(1, 1, 3.0, None)  # works again once the lock is gone
+        assert previous is None
+
+
 async def test_cancelled_write_leaves_the_connection_usable(store: Storage) -> None:
     tasks = [asyncio.create_task(store.upsert_rating(5, m, 2.0, None)) for m in range(1, 51)]
     await asyncio.sleep(0)
@@ -380,6 +398,15 @@ async def test_read_member_ratings_types_and_values(store: Storage) -> None:
         {"user_id": 3, "movie_id": 1, "rating": 0.5, "timestamp": 1_600_000_000},
         {"user_id": SNOWFLAKE, "movie_id": 2, "rating": 4.5, "timestamp": 1_700_000_000},
     ]
+
+
+async def test_read_member_ratings_after_the_bot_closed(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    async with Storage(path) as s:
+        await s.load_catalog("ml-test", MOVIES)
+        await s.upsert_rating(5, 1, 3.0, None)
+    assert not (tmp_path / "bot.sqlite3-wal").exists()  # checkpointed on close
+    assert read_member_ratings(path)["user_id"].tolist() == [5]
 
 
 def test_read_member_ratings_is_read_only(tmp_path: Path) -> None:
