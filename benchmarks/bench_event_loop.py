@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import random
@@ -57,17 +58,23 @@ class Ticker:
 
     def __init__(self) -> None:
         self.lags_ms: list[float] = []
+        self.stalls: list[tuple[float, float]] = []  # (seconds since start, lag ms) for lags > 50 ms
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        began = loop.time()
         while True:
             due = loop.time() + TICK
             await asyncio.sleep(TICK)
-            self.lags_ms.append(max(0.0, (loop.time() - due) * 1000))
+            lag = max(0.0, (loop.time() - due) * 1000)
+            self.lags_ms.append(lag)
+            if lag > 50:
+                self.stalls.append((due - began, lag))
 
     def start(self) -> None:
         self.lags_ms = []
+        self.stalls = []
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> list[float]:
@@ -137,9 +144,10 @@ class Traffic:
 
 
 def _collect(into: list[dict]) -> Callable[[dict], Awaitable[None]]:
+    began = time.perf_counter()
+
     async def progress(event: dict) -> None:
-        if event.get("event") == "epoch":
-            into.append(event)
+        into.append({**event, "at": time.perf_counter() - began})
 
     return progress
 
@@ -154,6 +162,8 @@ async def measure(settings: Settings, epochs: int, rate: float, baseline: float)
         warm = await service.retrain()
         if not warm.get("published"):
             sys.exit(f"the warm-up training did not publish a model: {warm.get('reason')}")
+        gc.collect()
+        gc.freeze()  # as `python -m bot` does before starting the bot
         for phase in ("interactions only", "interactions + retrain"):
             ticker, traffic = Ticker(), Traffic(service, rate)
             ticker.start()
@@ -182,7 +192,9 @@ async def measure(settings: Settings, epochs: int, rate: float, baseline: float)
                     "req_p99": pct(traffic.latencies_ms, 0.99),
                     "errors": traffic.errors,
                     "done": done,
-                    "epochs": len(epochs_seen),
+                    "epochs": sum(1 for e in epochs_seen if e.get("event") == "epoch"),
+                    "events": epochs_seen,
+                    "stalls": ticker.stalls,
                 }
             )
     return rows
@@ -228,6 +240,12 @@ def main(argv: list[str] | None = None) -> int:
         f"\nretrain: {rows[-1]['epochs']} epoch events, published={done.get('published')}, "
         f"reason: {done.get('reason')}"
     )
+    events = rows[-1]["events"]
+    for r in rows:
+        for at, lag in r["stalls"][:10]:
+            near = min(events, key=lambda e: abs(e["at"] - at), default=None) if r is rows[-1] else None
+            where = f", nearest worker event {near.get('event')} at {near['at']:.1f}s" if near else ""
+            print(f"stall in '{r['phase']}': {lag:.0f} ms at {at:.1f}s{where}")
     p99 = rows[-1]["p99"]
     print(f"p99 lag during retrain {p99:.2f} ms: {'PASS' if p99 < 50 else 'FAIL'} (target < 50 ms)")
     print(f"\nreproduce: .venv/bin/python -m benchmarks.bench_event_loop --epochs {args.epochs} "

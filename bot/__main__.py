@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 import time
@@ -148,6 +149,10 @@ async def run(settings: Settings, *, prepare_only: bool) -> int:
             return EXIT_FAILED
         from bot.client import create_bot
 
+        # The catalog and start-up objects live for the whole run: move them out of the cyclic
+        # GC's reach so full collections (measured at ~200 ms here) don't stall the event loop.
+        gc.collect()
+        gc.freeze()
         async with create_bot(settings, service) as bot:
             await bot.start(settings.discord_token.get())
     return EXIT_OK
