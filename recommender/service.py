@@ -171,8 +171,9 @@ class RecommenderService:
         self._reload_task: asyncio.Task[None] | None = None
         self._retrain_lock = asyncio.Lock()
         self._exit_stack: contextlib.AsyncExitStack | None = None
-        # user_id -> (model version, n ratings, newest rated_at, folded-in user); dropped on rate/forget
-        self._fold_cache: dict[int, tuple[str, int, float, tuple[np.ndarray, float]]] = {}
+        # user_id -> (model version, n ratings, newest rated_at, n used, folded-in user); the key
+        # fields make a stale entry miss even if a write bypassed rate()/forget()
+        self._fold_cache: dict[int, tuple[str, int, float, int, tuple[np.ndarray, float]]] = {}
 
     # ----------------------------------------------------------------------------------- lifecycle
     @classmethod
@@ -371,17 +372,16 @@ class RecommenderService:
         trained = model.user_vector(member_key(user_id))
         if trained is not None and newest <= _ratings_cutoff(model):
             return _Taste(ServingPath.TRAINED, trained, len(rated))
+        cached = self._fold_cache.get(user_id)
+        if cached is not None and cached[:3] == (model.version, len(rated), newest):
+            return _Taste(ServingPath.FOLD_IN, cached[4], cached[3])
         known = [r for r in rated if model.has_movie(r.movie_id)]
         if not known:
             return _Taste(ServingPath.POPULARITY, None, len(rated), "unknown_movies")
-        cached = self._fold_cache.get(user_id)
-        if cached is not None and cached[:3] == (model.version, len(rated), newest):
-            user = cached[3]
-        else:
-            user = model.fold_in([r.movie_id for r in known], [r.stars for r in known])
-            if len(self._fold_cache) >= FOLD_CACHE_SIZE:
-                self._fold_cache.clear()  # crude bound; a refill costs one solve per member
-            self._fold_cache[user_id] = (model.version, len(rated), newest, user)
+        user = model.fold_in([r.movie_id for r in known], [r.stars for r in known])
+        if len(self._fold_cache) >= FOLD_CACHE_SIZE:
+            self._fold_cache.clear()  # crude bound; a refill costs one solve per member
+        self._fold_cache[user_id] = (model.version, len(rated), newest, len(known), user)
         return _Taste(ServingPath.FOLD_IN, user, len(known))
 
     def _popular_stars(self, movie_id: int, model: ServingModel | None) -> tuple[float, int]:

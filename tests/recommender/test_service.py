@@ -133,6 +133,16 @@ async def test_new_member_is_folded_in_from_their_ratings(service):
     assert recs.picks[0].stars > (await service.predict(BOB, CLUSTER_A[5])).stars
 
 
+async def test_changed_rating_changes_the_folded_in_taste(service):
+    for movie_id in CLUSTER_B[:3]:
+        await service.rate(BOB, movie_id, 5.0, 1)
+    liked = (await service.predict(BOB, CLUSTER_B[5])).stars
+    for movie_id in CLUSTER_B[:3]:  # same movies, same count: only the stars and times change
+        await service.rate(BOB, movie_id, 1.0, 1)
+    disliked = (await service.predict(BOB, CLUSTER_B[5])).stars
+    assert disliked < liked - 1.0
+
+
 async def test_member_without_ratings_gets_popular_picks(service):
     recs = await service.recommend(BOB, k=4)
     assert recs.path is ServingPath.POPULARITY
