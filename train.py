@@ -89,6 +89,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="with --evaluate: results as JSON on the last line")
     p.add_argument("--progress-json", action="store_true", help="JSON lines on stdout (the worker protocol)")
     p.add_argument("--quiet", action="store_true", help="warnings only on stderr")
+    ops = p.add_mutually_exclusive_group()
+    ops.add_argument("--list-versions", action="store_true", help="list stored versions and exit")
+    ops.add_argument("--promote", metavar="VERSION", help="serve a stored version (e.g. roll back) and exit")
     return p.parse_args(argv)
 
 
@@ -395,6 +398,30 @@ def run_evaluate(args: argparse.Namespace, settings: Settings, reporter: Reporte
     return EXIT_OK
 
 
+def run_registry_command(args: argparse.Namespace, settings: Settings, stdout: TextIO) -> int:
+    """``--list-versions`` / ``--promote VERSION``: no training, no TensorFlow."""
+    from recommender.errors import NoModel
+
+    registry = Registry(settings.models_dir)
+    if args.promote:
+        try:
+            registry.set_current(args.promote)
+        except NoModel as exc:
+            detail = str(exc).removeprefix(str(NoModel()).strip()).strip()
+            raise UsageError(f"cannot promote {args.promote}: {detail}") from None
+        print(f"{args.promote} is now current; the bot picks it up on its next reload", file=stdout)
+        return EXIT_OK
+    versions = registry.list_versions()
+    if not versions:
+        print(f"no model versions in {registry.root}", file=stdout)
+    for info in versions:
+        rmse = info.metrics.get("val_rmse")
+        shown = f"val RMSE {rmse:.4f}" if isinstance(rmse, int | float) else "no metrics"
+        mark = "*" if info.is_current else " "
+        print(f"{mark} {info.version}  {info.metrics.get('dataset', '?'):<16} {shown}", file=stdout)
+    return EXIT_OK
+
+
 @contextlib.contextmanager
 def _json_stdout() -> Iterator[TextIO]:
     """Keep the real stdout for JSON lines only: anything else writing to fd 1 lands on stderr."""
@@ -457,6 +484,8 @@ def _run(args: argparse.Namespace, reporter: Reporter, *, stdout: TextIO) -> int
             raise UsageError("--tolerance must be a finite number >= 0")
         if args.max_users is not None and args.max_users < 1:
             raise UsageError("--max-users must be at least 1")
+        if args.list_versions or args.promote:
+            return run_registry_command(args, settings, stdout)
         if args.evaluate:
             return run_evaluate(args, settings, reporter, stdout)
         return run_training(args, settings, reporter)

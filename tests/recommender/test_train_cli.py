@@ -139,7 +139,9 @@ async def test_publishes_a_complete_version_with_member_users(env: Path) -> None
     assert model.user_vector("ml:101") is None  # --max-users 100 kept users 1..100 only
 
 
-def test_a_worse_run_is_stored_but_not_published_unless_forced(env: Path, published: str) -> None:
+def test_a_worse_run_is_stored_but_not_published_unless_forced(
+    env: Path, published: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     registry = Registry(env / "models")
     assert registry.current_version() == published
     good_rmse = registry.read_metrics(published)["val_rmse"]
@@ -154,6 +156,17 @@ def test_a_worse_run_is_stored_but_not_published_unless_forced(env: Path, publis
     assert "--force" in done["reason"]
     assert registry.current_version() == published
     assert done["version"] in {v.version for v in registry.list_versions()}  # kept for inspection
+
+    # Operators can see both and switch by hand (a rollback), without training.
+    assert train.main(["--no-dotenv", "--list-versions"]) == train.EXIT_OK
+    listing = capsys.readouterr().out
+    assert f"* {published}" in listing and f"  {done['version']}" in listing
+    assert train.main(["--no-dotenv", "--promote", done["version"]]) == train.EXIT_OK
+    assert registry.current_version() == done["version"]
+    assert train.main(["--no-dotenv", "--promote", "20990101T000000Z-mf-000000"]) == train.EXIT_USAGE
+    assert "cannot promote" in capsys.readouterr().err
+    assert train.main(["--no-dotenv", "--promote", published]) == train.EXIT_OK
+    assert registry.current_version() == published
 
     code, events = run([*worse, "--force"])
     assert code == train.EXIT_OK and events[-1]["published"]
