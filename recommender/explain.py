@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ServingPath", "explain_path", "pick_reason", "plural"]
+__all__ = ["ServingPath", "explain_path", "explain_popular_prediction", "pick_reason", "plural"]
 
 
 class ServingPath(StrEnum):
@@ -35,6 +35,27 @@ POPULARITY_REASONS: dict[str, str] = {
         "popular picks: the movies you rated are new to my model; I'll learn them at the next retrain"
     ),
 }
+
+
+# The same reasons, worded for a single-movie prediction.
+PREDICTION_POPULARITY_REASONS: dict[str, str] = {
+    "no_ratings": "that's the crowd's view: rate a few movies to personalise",
+    "no_model": "that's the crowd's view: my taste model isn't available right now",
+    "unknown_movies": (
+        "that's the crowd's view: the movies you rated are new to my model; "
+        "I'll learn them at the next retrain"
+    ),
+}
+
+
+def explain_popular_prediction(reason: str, *, count: int, stars: float) -> str:
+    """Why a prediction is the movie's average: ``87 ratings average 4.2★; that's the crowd's view: ...``."""
+    head = (
+        f"{plural(count, 'rating')} average {stars_text(stars)}"
+        if count
+        else "nobody has rated it yet, so that's the overall average"
+    )
+    return f"{head}; {PREDICTION_POPULARITY_REASONS[reason]}"
 
 
 def explain_path(path: ServingPath, *, n_ratings: int = 0, popularity_reason: str = "no_ratings") -> str:

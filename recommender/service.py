@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from recommender.errors import InvalidStars, RecommenderError, RetrainInProgress, UnknownMovie
-from recommender.explain import ServingPath, explain_path, pick_reason, plural
+from recommender.explain import ServingPath, explain_path, explain_popular_prediction, pick_reason, plural
 from recommender.types import DATASETS, Movie, RatingScale
 
 if TYPE_CHECKING:
@@ -439,10 +439,7 @@ class RecommenderService:
         taste = self._taste(model, user_id, rated)
         if taste.user is None or model is None:
             stars, count = self._popular_stars(movie.movie_id, model)
-            if count:
-                text = f"{plural(count, 'rating')} average {stars:.1f}★; " + taste.explanation
-            else:
-                text = "nobody has rated it yet, so that's the overall average; " + taste.explanation
+            text = explain_popular_prediction(taste.popularity_reason, count=count, stars=stars)
             path = ServingPath.POPULARITY
         elif model.has_movie(movie.movie_id):
             stars = float(model.predict(taste.user, np.asarray([movie.movie_id]))[0])

@@ -188,7 +188,14 @@ async def test_predict_without_ratings_uses_popularity(service):
     prediction = await service.predict(BOB, CLUSTER_A[0])
     assert prediction.path is ServingPath.POPULARITY
     assert prediction.stars == pytest.approx(popularity()[CLUSTER_A[0]][2])
-    assert "rate a few movies to personalise" in prediction.explanation
+    count = popularity()[CLUSTER_A[0]][0]
+    assert prediction.explanation == (
+        f"{count} ratings average 4.5★; that's the crowd's view: rate a few movies to personalise"
+    )
+    unrated = await service.predict(BOB, CONTENT_ONLY)  # not in the dataset's popularity either
+    assert unrated.path is ServingPath.POPULARITY
+    assert unrated.stars == pytest.approx(service.model.global_mean)
+    assert unrated.explanation.startswith("nobody has rated it yet")
 
 
 @pytest.mark.parametrize("who", ["trained", "fold_in", "popularity"])
