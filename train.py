@@ -38,6 +38,8 @@ log = logging.getLogger("train")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_PUBLISHED = 0, 1, 2, 3
 FAMILIES = ("mf", "mlp", "hybrid", "classifier")  # mirrors training.FAMILIES without importing TF for --help
 PROTOCOLS = ("ml100k-folds", "random", "leave-last-out")
+#: Names the held-out split (holdout_mask); change it whenever that function's choice changes.
+HOLDOUT_SCHEME = "splitmix64(user,movie)-v1"
 #: Shortcut flags for the hyper-parameters people change most; any other goes through --param.
 PARAM_FLAGS = {"epochs": int, "dim": int, "lr": float, "batch_size": int, "l2": float, "patience": int}
 
@@ -190,17 +192,32 @@ def member_training_rows(members: pd.DataFrame, movies: pd.DataFrame, scale: Any
     return kept.assign(user_key="member:" + kept["user_id"].astype("int64").astype(str))
 
 
+def holdout_mask(user_ids: np.ndarray, movie_ids: np.ndarray, fraction: float) -> np.ndarray:
+    """Rows held out for testing, chosen by a hash of (user, movie) rather than by the seed.
+
+    The same rating is held out in every run, whatever the seed, the members or --max-users, so
+    the serving version never trained on the rows a new run is tested on, and both can be scored
+    on exactly the same ratings (a paired comparison; see :func:`compare_on_holdout`).
+    """
+    x = user_ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + movie_ids.astype(np.uint64)
+    # splitmix64's finaliser: well mixed and the same on every platform and numpy version
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53) < fraction
+
+
 def build_training_frame(
-    data: Any, members: pd.DataFrame, *, max_users: int | None, test_fraction: float, seed: int
+    data: Any, members: pd.DataFrame, *, max_users: int | None, test_fraction: float
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """MovieLens + member ratings with ``user_key``; and a seeded MovieLens-only test slice."""
+    """MovieLens + member ratings with ``user_key``; and the MovieLens-only held-out rows."""
     ml = data.ratings
     if max_users is not None:
         ml = ml[ml["user_id"].isin(np.sort(ml["user_id"].unique())[:max_users])]
     ml = ml.assign(user_key="ml:" + ml["user_id"].astype(str))
     test = ml.iloc[:0]
     if test_fraction > 0:
-        held = np.random.default_rng(seed).random(len(ml)) < test_fraction
+        held = holdout_mask(ml["user_id"].to_numpy(), ml["movie_id"].to_numpy(), test_fraction)
         test, ml = ml[held], ml[~held]
     extra = member_training_rows(members, data.movies, data.scale)
     columns = ["user_id", "movie_id", "rating", "timestamp", "user_key"]
@@ -211,34 +228,84 @@ def build_training_frame(
     return frame, test
 
 
+def predict_rows(serving: Any, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions of a (numpy) serving model for ``test``; a mask of rows it could score at all."""
+    scored = np.zeros(len(test), dtype=bool)
+    preds = np.full(len(test), np.nan)
+    positions = pd.RangeIndex(len(test))
+    for key, rows in test.reset_index(drop=True).groupby("user_key", sort=False):
+        user = serving.user_vector(key)
+        if user is None:
+            continue  # the user's ratings all fell into the holdout, or another model's user set
+        movies = rows["movie_id"].to_numpy()
+        known = np.array([serving.has_movie(int(m)) for m in movies], dtype=bool)
+        if known.any():
+            idx = positions[rows.index.to_numpy()[known]]
+            preds[idx] = np.asarray(serving.predict(user, movies[known]), dtype=np.float64)
+            scored[idx] = True
+    return scored, preds
+
+
 def holdout_metrics(serving: Any, test: pd.DataFrame, global_mean: float) -> dict[str, Any]:
     """RMSE/MAE of the exported (numpy) model on held-out MovieLens ratings, next to the global mean."""
     if test.empty:
         return {"n": 0}
-    errors: list[np.ndarray] = []
-    baseline: list[np.ndarray] = []
-    skipped = 0
-    for key, rows in test.groupby("user_key", sort=False):
-        user = serving.user_vector(key)
-        mask = np.array([serving.has_movie(int(m)) for m in rows["movie_id"]], dtype=bool)
-        if user is None or not mask.any():
-            skipped += len(rows)
-            continue
-        skipped += int((~mask).sum())
-        truth = rows["rating"].to_numpy(dtype=np.float64)[mask]
-        pred = np.asarray(serving.predict(user, rows["movie_id"].to_numpy()[mask]), dtype=np.float64)
-        errors.append(pred - truth)
-        baseline.append(global_mean - truth)
-    if not errors:
-        return {"n": 0, "skipped": skipped}
-    err, base = np.concatenate(errors), np.concatenate(baseline)
+    scored, preds = predict_rows(serving, test)
+    if not scored.any():
+        return {"n": 0, "skipped": len(test)}
+    truth = test["rating"].to_numpy(dtype=np.float64)[scored]
+    err, base = preds[scored] - truth, global_mean - truth
     return {
-        "n": len(err),
-        "skipped": skipped,  # users or movies the model never saw in training
+        "n": int(scored.sum()),
+        "skipped": int((~scored).sum()),  # users or movies the model never saw in training
         "rmse": float(np.sqrt(np.mean(err**2))),
         "mae": float(np.mean(np.abs(err))),
         "global_mean_rmse": float(np.sqrt(np.mean(base**2))),
     }
+
+
+def compare_on_holdout(new: Any, old: Any, test: pd.DataFrame) -> dict[str, Any] | None:
+    """Both models' RMSE on the held-out rows both can score: the publish gate's paired test."""
+    if test.empty:
+        return None
+    scored_new, pred_new = predict_rows(new, test)
+    scored_old, pred_old = predict_rows(old, test)
+    both = scored_new & scored_old
+    if both.sum() < 100:  # too few shared rows to say anything (e.g. a different --max-users)
+        return None
+    truth = test["rating"].to_numpy(dtype=np.float64)[both]
+    return {
+        "n": int(both.sum()),
+        "new_rmse": float(np.sqrt(np.mean((pred_new[both] - truth) ** 2))),
+        "old_rmse": float(np.sqrt(np.mean((pred_old[both] - truth) ** 2))),
+    }
+
+
+def _compare_with_current(
+    registry: Registry, new: Any, test: pd.DataFrame, dataset: str, fraction: float
+) -> dict | None:
+    """Score the serving version on this run's held-out rows (see :meth:`Registry.decide`)."""
+    from recommender.errors import NoModel
+
+    current = registry.current_version()
+    if current is None or test.empty:
+        return None
+    try:
+        old_metrics = registry.read_metrics(current)
+        if old_metrics.get("dataset") != dataset:
+            return None
+        # Only fair if the serving version never trained on these rows: same hash, and it held
+        # out at least as much (rows with hash < new fraction <= old fraction).
+        old_holdout = old_metrics.get("holdout") or {}
+        if old_holdout.get("scheme") != HOLDOUT_SCHEME or old_holdout.get("fraction", 0) < fraction:
+            log.info("serving version %s used another holdout; comparing recorded RMSEs", current)
+            return None
+        old = registry.load(current)
+    except NoModel as exc:
+        log.warning("cannot compare with the serving version %s: %s", current, exc)
+        return None
+    paired = compare_on_holdout(new, old, test)
+    return None if paired is None else {"version": current, **paired}
 
 
 def _configure_tensorflow(threads: int | None) -> None:
@@ -275,7 +342,7 @@ def run_training(args: argparse.Namespace, settings: Settings, reporter: Reporte
     if members.empty:
         members = pd.DataFrame({"user_id": [], "movie_id": [], "rating": [], "timestamp": []})
     ratings, test = build_training_frame(
-        data, members, max_users=args.max_users, test_fraction=args.test_fraction, seed=args.seed
+        data, members, max_users=args.max_users, test_fraction=args.test_fraction
     )
     is_member = ratings["user_key"].str.startswith("member:")
     n_members = int(ratings.loc[is_member, "user_key"].nunique())
@@ -324,6 +391,10 @@ def run_training(args: argparse.Namespace, settings: Settings, reporter: Reporte
         "trained_at": started,
         "fit_seconds": float(result.fit_seconds),
     }
+    metrics["holdout"] = {"scheme": HOLDOUT_SCHEME, "fraction": args.test_fraction}
+    metrics["compared_with"] = _compare_with_current(
+        registry, result.serving, test, data.name, args.test_fraction
+    )
     metrics = _finite(metrics)
 
     def write(folder: Path) -> None:

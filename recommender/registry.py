@@ -328,7 +328,14 @@ class Registry:
         tolerance: float = DEFAULT_TOLERANCE,
         force: bool = False,
     ) -> Decision:
-        """Should a run with ``metrics`` (``val_rmse``, ``dataset``) replace the serving version?"""
+        """Should a run with ``metrics`` replace the serving version?
+
+        When ``metrics["compared_with"]`` holds ``{"version", "n", "new_rmse", "old_rmse"}`` for the
+        serving version (both models scored on the same held-out ratings, which neither trained on),
+        that paired comparison decides: recorded validation RMSEs come from different validation
+        slices, and on ml-latest-small they differ by up to ~0.025 between seeds of the same model.
+        Otherwise ``val_rmse`` is compared with the serving version's.
+        """
         new = metrics.get("val_rmse")
         if not isinstance(new, int | float) or not math.isfinite(new):
             return Decision(False, f"the run has no finite validation RMSE ({new!r})")
@@ -349,6 +356,19 @@ class Registry:
                 f"dataset changed from {old_metrics.get('dataset')} to {metrics.get('dataset')} "
                 f"(validation RMSE {new:.4f})",
             )
+        paired = metrics.get("compared_with")
+        if isinstance(paired, dict) and paired.get("version") == current:
+            new_p, old_p = paired.get("new_rmse"), paired.get("old_rmse")
+            if isinstance(new_p, int | float) and isinstance(old_p, int | float):
+                n = paired.get("n")
+                where = f"held-out RMSE {new_p:.4f} vs {old_p:.4f} for {current} on the same {n} ratings"
+                if new_p <= old_p + tolerance:
+                    return Decision(True, f"{where} (tolerance {tolerance:g})")
+                return Decision(
+                    False,
+                    f"{where}: worse by more than {tolerance:g}; kept {current} "
+                    "(use --force to publish anyway)",
+                )
         old = old_metrics.get("val_rmse")
         if not isinstance(old, int | float) or not math.isfinite(old):
             return Decision(True, f"the serving version {current} has no validation RMSE to beat")

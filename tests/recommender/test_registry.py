@@ -228,6 +228,22 @@ def test_decide_tolerance_force_and_dataset(tmp_path: Path) -> None:
     assert not reg.decide({"val_rmse": float("nan"), "dataset": "ml-100k"}, force=True).publish
 
 
+def test_decide_prefers_the_paired_comparison_on_shared_rows(tmp_path: Path) -> None:
+    reg = make_registry(tmp_path)
+    current = publish(reg, "base", val_rmse=0.83)
+    # A luckier validation slice would pass on recorded RMSEs, but on the same rows it is worse.
+    paired = {"version": current, "n": 5000, "new_rmse": 0.86, "old_rmse": 0.84}
+    held = reg.decide({"val_rmse": 0.80, "dataset": "ml-100k", "compared_with": paired}, tolerance=0.01)
+    assert not held.publish and "same 5000 ratings" in held.reason
+    # An unluckier slice would fail on recorded RMSEs, but on the same rows it is as good.
+    paired = {"version": current, "n": 5000, "new_rmse": 0.845, "old_rmse": 0.84}
+    ok = reg.decide({"val_rmse": 0.87, "dataset": "ml-100k", "compared_with": paired}, tolerance=0.01)
+    assert ok.publish and "held-out RMSE 0.8450 vs 0.8400" in ok.reason
+    # A comparison against a version that is no longer current is ignored.
+    stale = {**paired, "version": "20000101T000000Z-mf-000000"}
+    assert not reg.decide({"val_rmse": 0.87, "dataset": "ml-100k", "compared_with": stale}).publish
+
+
 def test_list_and_prune_keep_current(tmp_path: Path) -> None:
     reg = make_registry(tmp_path)
     versions = []

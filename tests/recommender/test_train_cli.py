@@ -154,6 +154,11 @@ def test_a_worse_run_is_stored_but_not_published_unless_forced(
     assert done["ok"] and not done["published"] and done["version"] != published
     assert done["metrics"]["val_rmse"] > good_rmse + 0.01
     assert "--force" in done["reason"]
+    # Judged on the same held-out ratings for both models, not on two different validation slices.
+    paired = done["metrics"]["compared_with"]
+    assert paired["version"] == published and paired["n"] > 100
+    assert paired["new_rmse"] > paired["old_rmse"] + 0.01
+    assert f"on the same {paired['n']} ratings" in done["reason"]
     assert registry.current_version() == published
     assert done["version"] in {v.version for v in registry.list_versions()}  # kept for inspection
 
@@ -260,3 +265,21 @@ def test_progress_json_stdout_is_json_lines_only(baseline: Baseline) -> None:
     assert {e["event"] for e in events[1:-1]} == {"epoch"}
     # Logs (and TensorFlow's chatter) went to stderr instead.
     assert "current model version is now" in baseline.proc.stderr
+
+
+def test_holdout_is_the_same_rows_whatever_the_seed_order_or_subset() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    users = rng.integers(1, 1000, 20_000)
+    movies = rng.integers(1, 5000, 20_000)
+    held = train.holdout_mask(users, movies, 0.05)
+    assert 0.04 < held.mean() < 0.06
+    order = rng.permutation(len(users))
+    assert (train.holdout_mask(users[order], movies[order], 0.05) == held[order]).all()
+    assert (train.holdout_mask(users[:500], movies[:500], 0.05) == held[:500]).all()
+    # Known values pin the hash, so a refactor cannot silently move the holdout between versions.
+    pinned = train.holdout_mask(
+        np.array([1, 1, 196, 7, 8, 9, 10, 11]), np.array([1, 2, 242, 5, 6, 7, 8, 9]), 0.5
+    )
+    assert pinned.tolist() == [False, False, False, False, True, True, True, False]
