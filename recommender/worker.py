@@ -78,6 +78,20 @@ def _describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
+def _failure(reason: str) -> dict[str, Any]:
+    """A ``done`` event for a run that never produced one itself."""
+    return {
+        "event": "done",
+        "ok": False,
+        "published": False,
+        "version": None,
+        "reason": reason,
+        "metrics": {},
+        "plot": None,
+        "stderr": "",
+    }
+
+
 class TrainingWorker:
     """One training run at a time in a child process; ``stop()`` ends it for a graceful shutdown."""
 
@@ -145,16 +159,27 @@ class TrainingWorker:
         try:
             argv = self.command(extra_args, force=force)
             log.info("starting training: %s", " ".join(argv[2:]))
-            self._proc = proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=self.env,
-                # Own session: a Ctrl-C meant for the bot does not kill a run mid-publish; stop() does it.
-                start_new_session=True,
-                limit=1 << 20,
-            )
+            try:
+                if not self.script.is_file():
+                    # e.g. an install without the repository's train.py: say so, not "exit code 2"
+                    raise FileNotFoundError(f"{self.script} does not exist")
+                self._proc = proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    env=self.env,
+                    # Own session: a Ctrl-C meant for the bot does not kill a run mid-publish; stop() does.
+                    start_new_session=True,
+                    limit=1 << 20,
+                )
+            except OSError as exc:
+                log.error("could not start training: %s", exc)
+                final = _failure(f"could not start training ({exc}); the serving model is unchanged")
+                final.update(exit_code=None, seconds=round(time.monotonic() - started, 3))
+                if on_progress is not None:
+                    await self._call(on_progress, final)
+                return final
             assert proc.stdout is not None and proc.stderr is not None
             drain = asyncio.create_task(self._drain_stderr(proc.stderr, stderr_tail))
             try:
@@ -175,16 +200,8 @@ class TrainingWorker:
             code = proc.returncode
             if final is None:
                 reason = "was stopped" if self._stopping else _describe_exit(code)
-                final = {
-                    "event": "done",
-                    "ok": False,
-                    "published": False,
-                    "version": None,
-                    "reason": f"the training process {reason}; the serving model is unchanged",
-                    "metrics": {},
-                    "plot": None,
-                    "stderr": "\n".join(stderr_tail),
-                }
+                final = _failure(f"the training process {reason}; the serving model is unchanged")
+                final["stderr"] = "\n".join(stderr_tail)
                 if on_progress is not None:
                     await self._call(on_progress, final)
             elif not final.get("ok", False):

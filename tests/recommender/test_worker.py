@@ -163,6 +163,15 @@ async def test_time_limit_stops_a_run(fake_script: Path) -> None:
     assert not done["ok"] and "time limit" in done["stderr"]
 
 
+async def test_a_missing_script_is_a_clear_failure(tmp_path: Path) -> None:
+    worker = make_worker(tmp_path / "nowhere" / "train.py")
+    rec = Recorder()
+    done = await worker.run(rec)
+    assert rec.events == [done]
+    assert not done["ok"] and "nowhere/train.py does not exist" in done["reason"]
+    assert not worker.running
+
+
 def test_child_env_passes_settings_and_drops_the_token(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "rel", movielens_dataset="ml-100k", movielens_path=tmp_path)
     env = child_env(settings, {"DISCORD_TOKEN": "secret", "PATH": "/bin", "MOVIELENS_MIRROR": "http://x"})
