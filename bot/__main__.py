@@ -14,9 +14,13 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recommender.config import ConfigError, Secret, Settings
+
+if TYPE_CHECKING:
+    from bot.client import MovieBot
+    from bot.lifecycle import Start
 
 log = logging.getLogger("bot")
 
@@ -135,30 +139,55 @@ async def ensure_model(service: Any) -> None:
         _say(f"The first training did not publish a model: {done.get('reason')}. Serving popular picks.")
 
 
-async def run(settings: Settings, *, prepare_only: bool) -> int:
+async def run(
+    settings: Settings,
+    *,
+    prepare_only: bool,
+    start: Start | None = None,
+    worker: Any = None,
+    first_model: bool = True,
+) -> int:
+    """PREPARE, then serve until Discord closes the connection or SIGTERM/SIGINT arrives.
+
+    ``start`` defaults to ``bot.start(token)``; the process tests pass a simcord-backed one, so the
+    signal handling, draining and closing below are exactly what production runs. ``worker``
+    replaces the service's default TrainingWorker and ``first_model=False`` skips training a first
+    model (both for tests).
+    """
     from recommender.service import RecommenderService
 
     await prepare_catalog(settings)
-    async with await RecommenderService.open(settings) as service:
-        await ensure_model(service)
+    async with await RecommenderService.open(settings, worker=worker) as service:
+        if first_model:
+            await ensure_model(service)
         if prepare_only:
             _say("Prepared: dataset, catalog and model are ready (--prepare-only, not starting the bot).")
             return EXIT_OK
-        if not settings.discord_token:
-            _say(NO_TOKEN_HELP)
-            return EXIT_FAILED
+        if start is None:
+            if not settings.discord_token:
+                _say(NO_TOKEN_HELP)
+                return EXIT_FAILED
+            token = settings.discord_token.get()
+
+            async def start(bot: MovieBot) -> None:
+                await bot.start(token)
+
         from bot.client import create_bot
+        from bot.lifecycle import serve
 
         # The catalog and start-up objects live for the whole run: move them out of the cyclic
         # GC's reach so full collections (measured at ~200 ms here) don't stall the event loop.
         gc.collect()
         gc.freeze()
         async with create_bot(settings, service) as bot:
-            await bot.start(settings.discord_token.get())
+            stopped_by = await serve(bot, start)
+        # Leaving the service's block closes storage: after the last interaction and the worker.
+    log.info("bot exited cleanly%s", f" after {stopped_by}" if stopped_by else "")
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None, **run_options: Any) -> int:
+    """The CLI. ``run_options`` go to :func:`run` (the process tests pass a simcord ``start``)."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="The movie recommender Discord bot.")
     parser.add_argument(
         "--prepare-only",
@@ -173,7 +202,7 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
         return EXIT_CONFIG
     setup_logging(settings)
     try:
-        return asyncio.run(run(settings, prepare_only=args.prepare_only))
+        return asyncio.run(run(settings, prepare_only=args.prepare_only, **run_options))
     except KeyboardInterrupt:
         return EXIT_OK
     except Exception as exc:

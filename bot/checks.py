@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 import discord
 from discord import app_commands
 
-from bot.errors import AdminOnly
+from bot.errors import AdminOnly, GuildBusy
 
-__all__ = ["Cooldowns", "admin_only", "is_admin", "per_user_cooldown"]
+__all__ = ["Cooldowns", "admin_only", "check_rate_limits", "is_admin", "per_user_cooldown"]
 
 T = TypeVar("T")
 
@@ -58,6 +58,15 @@ class Cooldowns:
             bucket = self._buckets[(name, user_id)] = app_commands.Cooldown(rate, per)
         return bucket.update_rate_limit()
 
+    def peek(self, name: str, key: int, rate: int, per: float) -> float | None:
+        """The seconds to wait if one more use would be over the limit, without counting it."""
+        bucket = self._buckets.get((name, key))
+        if bucket is None:
+            return None
+        if bucket.get_tokens() > 0:
+            return None
+        return bucket.get_retry_after() or None
+
     def reset(self) -> None:
         self._buckets.clear()
 
@@ -76,3 +85,32 @@ def per_user_cooldown(rate: int, per: float) -> Callable[[T], T]:
         return True
 
     return app_commands.check(predicate)
+
+
+USER_BUCKET, GUILD_BUCKET = "*member", "*guild"
+
+
+def check_rate_limits(interaction: discord.Interaction) -> None:
+    """Every command counts against the member's and the server's per-minute budget.
+
+    The server bucket is checked first without spending: a member refused by their own limit does not
+    use up the server's budget, and a busy server does not use up the member's.
+    """
+    client: Any = interaction.client
+    cooldowns: Cooldowns | None = getattr(client, "cooldowns", None)
+    settings = getattr(client, "settings", None)
+    if cooldowns is None or settings is None:
+        return
+    guild_rate = int(settings.guild_commands_per_minute)
+    if interaction.guild_id is not None:
+        wait = cooldowns.peek(GUILD_BUCKET, interaction.guild_id, guild_rate, 60.0)
+        if wait is not None:
+            raise GuildBusy(wait)
+    user_rate = int(settings.user_commands_per_minute)
+    wait = cooldowns.hit(USER_BUCKET, interaction.user.id, user_rate, 60.0)
+    if wait is not None:
+        raise app_commands.CommandOnCooldown(app_commands.Cooldown(user_rate, 60.0), wait)
+    if interaction.guild_id is not None:
+        wait = cooldowns.hit(GUILD_BUCKET, interaction.guild_id, guild_rate, 60.0)
+        if wait is not None:  # lost a race with another member's command within this tick
+            raise GuildBusy(wait)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,9 +13,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
-from bot import telemetry
-from bot.checks import Cooldowns
+from bot import health, telemetry
+from bot.checks import Cooldowns, check_rate_limits
 from bot.errors import describe_error, send_ephemeral
+from bot.lifecycle import SHUTDOWN_MESSAGE, WORKER_GRACE, InFlight
 from recommender.config import Settings
 from recommender.errors import RetrainInProgress
 from recommender.types import DATASETS, RatingScale
@@ -29,10 +31,43 @@ Progress = Callable[[dict], Awaitable[None]]
 
 
 class MovieTree(app_commands.CommandTree):
-    """The command tree with the bot's single error handler and per-interaction telemetry."""
+    """The command tree with the bot's single error handler, rate limits, per-interaction telemetry,
+    and the in-flight gate that graceful shutdown drains."""
+
+    async def _call(self, interaction: discord.Interaction) -> None:
+        # discord.py runs every command and autocomplete through _call (pinned to discord.py 2.x);
+        # wrapping it is the one place that sees each interaction from start to finish.
+        gate: InFlight | None = getattr(self.client, "in_flight", None)
+        if gate is None:
+            await super()._call(interaction)
+            return
+        if not gate.enter():
+            await self._refuse_while_stopping(interaction)
+            return
+        try:
+            await super()._call(interaction)
+        finally:
+            gate.leave()
+
+    async def _refuse_while_stopping(self, interaction: discord.Interaction) -> None:
+        telemetry.start(interaction)
+        try:
+            if interaction.type is discord.InteractionType.autocomplete:
+                await interaction.response.autocomplete([])
+                return
+            await interaction.response.send_message(SHUTDOWN_MESSAGE, ephemeral=True)
+        except discord.HTTPException:
+            log.debug("could not answer an interaction during shutdown", exc_info=True)
+        finally:
+            if interaction.type is not discord.InteractionType.autocomplete:
+                command = interaction.command.qualified_name if interaction.command else "?"
+                stats = getattr(self.client, "interaction_stats", None)
+                telemetry.finish(interaction, command, "shutting_down", stats)
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         telemetry.start(interaction)
+        if interaction.type is discord.InteractionType.application_command:
+            check_rate_limits(interaction)  # raises CommandOnCooldown / GuildBusy -> on_error
         return True
 
     async def on_error(
@@ -73,7 +108,21 @@ class Retrainer:
         async with self._lock:
             log.info("retrain started (%s)", trigger)
             began = time.perf_counter()
-            result = await self._service.retrain(on_progress, force=force)
+            try:
+                result = await self._service.retrain(on_progress, force=force)
+            except RetrainInProgress:
+                raise
+            except BaseException as exc:
+                # /stats must say the run failed even when it raised instead of returning "done".
+                self.last_result = {
+                    "event": "done",
+                    "ok": False,
+                    "published": False,
+                    "version": None,
+                    "reason": f"the retrain stopped with an error ({type(exc).__name__})",
+                }
+                self.last_finished = time.time()
+                raise
             self.last_result = result
             self.last_finished = time.time()
             log.info(
@@ -90,7 +139,14 @@ class Retrainer:
 class MovieBot(commands.Bot):
     """The bot; it only talks to the ``RecommenderService`` it is given."""
 
-    def __init__(self, settings: Settings, service: Any, *, sync_commands: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        service: Any,
+        *,
+        sync_commands: bool = True,
+        heartbeat_interval: float = health.INTERVAL,
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # guild/channel/role cache for permission checks; nothing privileged
         super().__init__(
@@ -109,6 +165,11 @@ class MovieBot(commands.Bot):
         self.synced_commands: list[app_commands.AppCommand] = []
         self.retrain_loop = tasks.loop(hours=settings.retrain_interval_hours)(self.background_retrain)
         self.retrain_loop.before_loop(self._before_retrain_loop)
+        self.in_flight = InFlight()
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_path = health.heartbeat_path(settings.data_dir)
+        self.gateway_connected = False
+        self.heartbeat_loop = tasks.loop(seconds=heartbeat_interval)(self._heartbeat_tick)
 
     @property
     def scale(self) -> RatingScale:
@@ -122,6 +183,7 @@ class MovieBot(commands.Bot):
         if self.sync_commands:
             await self.sync_tree()
         self.retrain_loop.start()
+        self.heartbeat_loop.start()
 
     async def sync_tree(self) -> list[app_commands.AppCommand]:
         """Register the commands with Discord: to the dev guild (instant) or globally (up to an hour)."""
@@ -173,11 +235,83 @@ class MovieBot(commands.Bot):
             log.exception("background retrain failed")
             return None
 
+    # -- health ---------------------------------------------------------------------------
+    async def on_ready(self) -> None:
+        self.gateway_connected = True
+        self.beat(reason="ready")
+
+    async def on_resumed(self) -> None:
+        self.gateway_connected = True
+        self.beat(reason="resumed")
+
+    async def on_disconnect(self) -> None:
+        self.gateway_connected = False
+        self.beat(reason="disconnected")
+
+    async def _heartbeat_tick(self) -> None:
+        self.beat()
+
+    def beat(self, reason: str = "tick", state: str | None = None) -> None:
+        """Write the heartbeat file ``python -m bot.health`` reads (see bot/health.py)."""
+        if state is None:
+            state = "stopping" if self.in_flight.draining else "running"
+        try:
+            health.write_heartbeat(
+                self.heartbeat_path,
+                {
+                    "pid": os.getpid(),
+                    "state": state,
+                    "connected": self.gateway_connected and not self.is_closed(),
+                    "latency_ms": round(self.latency * 1000, 1),
+                    "interval": self.heartbeat_interval,
+                    "model_version": getattr(self.service, "model_version", None),
+                    "retrain_running": self.retrainer.running,
+                    "in_flight": self.in_flight.count,
+                    "reason": reason,
+                },
+            )
+        except OSError:
+            # A full or read-only disk must not take the bot down; the stale file makes the check fail.
+            log.warning("could not write the heartbeat file %s", self.heartbeat_path, exc_info=True)
+
+    # -- shutdown -----------------------------------------------------------------------------
+    async def shutdown(self, *, drain_timeout: float = 25.0) -> None:
+        """Graceful stop: refuse new commands, end a training run, let interactions in flight
+        finish, then close the gateway. Storage is closed by whoever opened it, after this."""
+        if self.in_flight.draining and self.is_closed():
+            return
+        began = time.perf_counter()
+        self.in_flight.draining = True
+        self.beat(reason="shutdown", state="stopping")
+        self.retrain_loop.cancel()
+        self.heartbeat_loop.cancel()
+        worker = getattr(self.service, "worker", None)
+        if worker is not None and getattr(worker, "running", False) and hasattr(worker, "stop"):
+            log.info("stopping the training worker (pid %s)", getattr(worker, "pid", None))
+            try:
+                await worker.stop(grace=WORKER_GRACE)
+            except Exception:
+                log.exception("stopping the training worker failed")
+        in_flight = self.in_flight.count
+        if not await self.in_flight.drain(drain_timeout):
+            log.warning(
+                "%d interactions still running after %.0f s; closing anyway",
+                self.in_flight.count,
+                drain_timeout,
+            )
+        await self.close()
+        self.gateway_connected = False
+        self.beat(reason="shutdown complete", state="stopped")
+        log.info(
+            "bot stopped in %.2f s (%d interactions were in flight)", time.perf_counter() - began, in_flight
+        )
+
     async def close(self) -> None:
         self.retrain_loop.cancel()
+        self.heartbeat_loop.cancel()
         await super().close()
 
 
-def create_bot(settings: Settings, service: Any, *, sync_commands: bool = True) -> MovieBot:
+def create_bot(settings: Settings, service: Any, *, sync_commands: bool = True, **kwargs: Any) -> MovieBot:
     """Build the bot around a service (tests pass a fake or a real service over a temp dir)."""
-    return MovieBot(settings, service, sync_commands=sync_commands)
+    return MovieBot(settings, service, sync_commands=sync_commands, **kwargs)

@@ -14,7 +14,7 @@ from discord import app_commands
 
 from recommender.errors import RecommenderError
 
-__all__ = ["GENERIC_APOLOGY", "AdminOnly", "describe_error", "send_ephemeral", "unwrap"]
+__all__ = ["GENERIC_APOLOGY", "AdminOnly", "GuildBusy", "describe_error", "send_ephemeral", "unwrap"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,14 @@ class AdminOnly(app_commands.CheckFailure):
         super().__init__(
             "Only server admins can use this command (Manage Server permission or the bot's admin role)."
         )
+
+
+class GuildBusy(app_commands.CheckFailure):
+    """The whole server is over its per-minute command budget (one member's script, or a raid)."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__("This server is sending me too many commands right now.")
 
 
 def unwrap(error: BaseException) -> BaseException:
@@ -57,6 +65,13 @@ def describe_error(error: BaseException) -> tuple[str, str, bool]:
         return (
             f"You're going a bit fast: please try again in {wait} s.",
             "cooldown",
+            True,
+        )
+    if isinstance(error, GuildBusy):
+        wait = max(1, round(error.retry_after + 0.49))
+        return (
+            f"This server is sending me a lot of commands right now: please try again in {wait} s.",
+            "rate_limited",
             True,
         )
     if isinstance(error, AdminOnly):

@@ -190,7 +190,46 @@ def retrain_result_embed(done: Mapping[str, Any]) -> discord.Embed:
     return embed
 
 
-def stats_embed(stats: Any, *, interactions: Mapping[str, Any] | None = None) -> discord.Embed:
+def last_retrain_line(done: Mapping[str, Any], finished_at: float | None = None) -> str:
+    """How the last retrain ended, in one line: published, held back, or failed (and why)."""
+    when = f" {_when(finished_at)}" if finished_at else ""
+    reason = _clip(str(done.get("reason") or ""), 300)
+    if done.get("published"):
+        return f"published `{done.get('version')}`{when}"
+    if done.get("ok") is False or (done.get("ok") is None and not done.get("version")):
+        return f"**failed**{when}: {reason}"
+    return f"not published{when}: {reason}"
+
+
+def _interaction_lines(
+    interactions: Mapping[str, Any],
+    by_command: Mapping[str, tuple[int, int]] | None,
+    autocomplete: Mapping[str, int] | None,
+) -> str:
+    lines = [f"total {interactions.get('interactions', 0):,} · errors {interactions.get('errors', 0):,}"]
+    if "latency_p50_ms" in interactions:
+        p50, p99 = interactions["latency_p50_ms"], interactions["latency_p99_ms"]
+        lines.append(f"latency p50 {p50:.1f} ms · p99 {p99:.1f} ms")
+    if by_command:
+        lines.append(" · ".join(f"/{name} {n} ({err} err)" for name, (n, err) in by_command.items()))
+    paths = {k[5:]: v for k, v in interactions.items() if k.startswith("path_")}
+    if paths:
+        lines.append("paths: " + " · ".join(f"{k} {v}" for k, v in paths.items()))
+    if autocomplete:
+        ok, failed = autocomplete.get("ok", 0), autocomplete.get("failed", 0)
+        lines.append(f"autocomplete {ok:,} ok · {failed:,} failed")
+    return "\n".join(lines)
+
+
+def stats_embed(
+    stats: Any,
+    *,
+    interactions: Mapping[str, Any] | None = None,
+    by_command: Mapping[str, tuple[int, int]] | None = None,
+    autocomplete: Mapping[str, int] | None = None,
+    last_retrain: Mapping[str, Any] | None = None,
+    last_retrain_at: float | None = None,
+) -> discord.Embed:
     """``service.stats()`` (a ``ServiceStats``) plus the bot's own interaction counters."""
     embed = discord.Embed(title="Recommender stats", colour=COLOUR)
     embed.add_field(name="Ratings", value=f"{stats.ratings:,}")
@@ -207,6 +246,13 @@ def stats_embed(stats: Any, *, interactions: Mapping[str, Any] | None = None) ->
     embed.add_field(name="Retrain", value="running now" if stats.retrain_running else "idle")
     if stats.model_metrics:
         embed.add_field(name="Metrics", value=_clip(_metric_lines(stats.model_metrics), 1024), inline=False)
+    if last_retrain:
+        line = last_retrain_line(last_retrain, last_retrain_at)
+        embed.add_field(name="Last retrain", value=_clip(line, 1024), inline=False)
     if interactions:
-        embed.add_field(name="Interactions", value=_clip(_metric_lines(interactions), 1024), inline=False)
+        embed.add_field(
+            name="Interactions",
+            value=_clip(_interaction_lines(interactions, by_command, autocomplete), 1024),
+            inline=False,
+        )
     return embed

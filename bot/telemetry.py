@@ -11,7 +11,7 @@ from typing import Any
 
 import discord
 
-__all__ = ["InteractionStats", "finish", "start"]
+__all__ = ["InteractionStats", "autocomplete_done", "finish", "percentile", "set_path", "start"]
 
 log = logging.getLogger("bot.interactions")
 
@@ -29,29 +29,52 @@ def set_path(interaction: discord.Interaction, path: Any) -> None:
     interaction.extras["path"] = str(getattr(path, "value", path))
 
 
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0-100) of non-empty ``values``; what /stats shows."""
+    ordered = sorted(values)
+    if q == 50:
+        return round(statistics.median(ordered), 1)
+    return round(ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))], 1)
+
+
 class InteractionStats:
-    """Counts per command and outcome plus recent latencies; cheap enough to update on every call."""
+    """Counters fed by the same dict that becomes each interaction's log line, so /stats and the
+    logs can't disagree. Latencies are a window of the most recent ``window`` interactions."""
 
     def __init__(self, window: int = 1000) -> None:
         self.outcomes: Counter[str] = Counter()
+        self.commands: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()  # per command: every outcome but "ok"
         self.paths: Counter[str] = Counter()
+        self.autocomplete: Counter[str] = Counter()  # "ok" / "failed"; not counted as interactions
         self.latencies_ms: deque[float] = deque(maxlen=window)
 
     def record(self, fields: dict[str, Any]) -> None:
-        self.outcomes[fields["outcome"].split(":")[0]] += 1
+        outcome = fields["outcome"]
+        self.outcomes[outcome.split(":")[0]] += 1
+        self.commands[fields["command"]] += 1
+        if outcome != "ok":
+            self.errors[fields["command"]] += 1
         if fields.get("path"):
             self.paths[fields["path"]] += 1
         self.latencies_ms.append(fields["latency_ms"])
 
+    def record_autocomplete(self, fields: dict[str, Any]) -> None:
+        self.autocomplete["ok" if fields["outcome"] == "ok" else "failed"] += 1
+
     def summary(self) -> dict[str, float | int]:
         out: dict[str, float | int] = {"interactions": sum(self.outcomes.values())}
+        out["errors"] = sum(self.errors.values())
         out.update({f"outcome_{k}": v for k, v in sorted(self.outcomes.items())})
         out.update({f"path_{k}": v for k, v in sorted(self.paths.items())})
         if self.latencies_ms:
-            ordered = sorted(self.latencies_ms)
-            out["latency_p50_ms"] = round(statistics.median(ordered), 1)
-            out["latency_p99_ms"] = round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1)
+            out["latency_p50_ms"] = percentile(list(self.latencies_ms), 50)
+            out["latency_p99_ms"] = percentile(list(self.latencies_ms), 99)
         return out
+
+    def by_command(self) -> dict[str, tuple[int, int]]:
+        """command -> (interactions, errors), most used first."""
+        return {name: (n, self.errors.get(name, 0)) for name, n in self.commands.most_common()}
 
 
 def finish(
@@ -73,4 +96,27 @@ def finish(
     if stats is not None:
         stats.record(fields)
     log.info("interaction %s", json.dumps(fields, separators=(",", ":")), extra={"interaction": fields})
+    return fields
+
+
+def autocomplete_done(
+    interaction: discord.Interaction,
+    command: str,
+    outcome: str,
+    n_choices: int,
+    stats: InteractionStats | None = None,
+) -> dict[str, Any]:
+    """Autocomplete runs on every keystroke: its line is DEBUG and it has its own counter."""
+    began = interaction.extras.get(_STARTED, time.perf_counter())
+    fields: dict[str, Any] = {
+        "command": f"{command}:autocomplete",
+        "user_id": interaction.user.id if interaction.user else None,
+        "guild_id": interaction.guild_id,
+        "latency_ms": round((time.perf_counter() - began) * 1000, 1),
+        "choices": n_choices,
+        "outcome": outcome,
+    }
+    if stats is not None:
+        stats.record_autocomplete(fields)
+    log.debug("autocomplete %s", json.dumps(fields, separators=(",", ":")), extra={"interaction": fields})
     return fields

@@ -92,6 +92,9 @@ class Settings:
     retrain_interval_hours: float = 6.0
     retrain_min_new_ratings: int = 50
     log_level: str = "INFO"
+    # Abuse limits on top of the per-command cooldowns: commands per minute per member, per server.
+    user_commands_per_minute: int = 30
+    guild_commands_per_minute: int = 120
 
     # Derived locations: all state lives under data_dir.
     @property
@@ -162,4 +165,6 @@ class Settings:
             retrain_interval_hours=_float(env, "RETRAIN_INTERVAL_HOURS", 6.0),
             retrain_min_new_ratings=_int(env, "RETRAIN_MIN_NEW_RATINGS", 50, minimum=1) or 50,
             log_level=level,
+            user_commands_per_minute=_int(env, "USER_COMMANDS_PER_MINUTE", 30, minimum=1) or 30,
+            guild_commands_per_minute=_int(env, "GUILD_COMMANDS_PER_MINUTE", 120, minimum=1) or 120,
         )

@@ -94,7 +94,15 @@ class Admin(commands.Cog):
         """Ratings, members, the serving model, its metrics and when it was trained."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         stats = await self.bot.service.stats()
-        embed = render.stats_embed(stats, interactions=self.bot.interaction_stats.summary())
+        counters = self.bot.interaction_stats
+        embed = render.stats_embed(
+            stats,
+            interactions=counters.summary(),
+            by_command=counters.by_command(),
+            autocomplete=dict(counters.autocomplete),
+            last_retrain=self.bot.retrainer.last_result,
+            last_retrain_at=self.bot.retrainer.last_finished,
+        )
         await interaction.followup.send(embed=embed, ephemeral=True)
 
 

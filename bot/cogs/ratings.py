@@ -13,6 +13,7 @@ from bot import render, telemetry
 from bot.checks import per_user_cooldown
 from bot.client import MovieBot
 from bot.errors import GENERIC_APOLOGY, describe_error
+from bot.lifecycle import SHUTDOWN_MESSAGE
 from bot.transformers import MovieTransformer
 from recommender.types import Movie
 
@@ -33,6 +34,9 @@ class ConfirmForget(discord.ui.View):
         self.outcome: str | None = None
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        if self.bot.in_flight.draining:
+            await interaction.response.send_message(SHUTDOWN_MESSAGE, ephemeral=True)
+            return False
         if interaction.user.id != self.owner_id:
             await interaction.response.send_message(
                 "Only the member who asked can answer this.", ephemeral=True

@@ -123,7 +123,7 @@ async def test_a_second_retrain_while_one_runs_says_so(simcord_env, world, fake_
 
 
 async def test_stats_shows_counts_model_and_interactions(simcord_env, world, fake_service):
-    await world.member.slash(world.channel, "rate", movie="1", stars=4.0)
+    await world.member.slash(world.channel, "rate", movie="id:1", stars=4.0)
     await world.admin.slash(world.channel, "retrain")
     result = await world.admin.slash(world.channel, "stats")
     assert result.ephemeral
@@ -131,7 +131,7 @@ async def test_stats_shows_counts_model_and_interactions(simcord_env, world, fak
     assert fields["Ratings"] == "1" and fields["Members"] == "1"
     assert "`v1`" in fields["Model version"] and fields["Model status"] == "ok"
     assert "val_rmse" in fields["Metrics"]
-    assert "interactions" in fields["Interactions"]
+    assert "total 2" in fields["Interactions"] and "/rate 1 (0 err)" in fields["Interactions"]
 
 
 async def test_background_loop_retrains_only_after_enough_new_ratings(simcord_env, world, fake_service):
@@ -140,11 +140,11 @@ async def test_background_loop_retrains_only_after_enough_new_ratings(simcord_en
     # The first tick ran at start-up with no ratings: nothing to do.
     assert not [c for c in fake_service.calls if c[0] == "retrain"]
 
-    await world.member.slash(world.channel, "rate", movie="1", stars=4.0)
+    await world.member.slash(world.channel, "rate", movie="id:1", stars=4.0)
     await simcord_env.advance_time(bot.settings.retrain_interval_hours * 3600)
     assert not [c for c in fake_service.calls if c[0] == "retrain"]  # 1 < RETRAIN_MIN_NEW_RATINGS (3)
 
-    for movie in ("2", "3"):
+    for movie in ("id:2", "id:3"):
         await world.member.slash(world.channel, "rate", movie=movie, stars=4.0)
     await simcord_env.advance_time(bot.settings.retrain_interval_hours * 3600)
     assert [c for c in fake_service.calls if c[0] == "retrain"] == [("retrain", False)]
@@ -178,10 +178,10 @@ async def test_every_command_is_acknowledged_before_the_service_is_asked(simcord
 
     fake_service.probe = lambda name: seen.setdefault(name, callbacks())
     invocations = [
-        (world.member, "rate", {"movie": "1", "stars": 4.0}, "rate"),
+        (world.member, "rate", {"movie": "id:1", "stars": 4.0}, "rate"),
         (world.member, "recommend", {}, "recommend"),
-        (world.member, "predict", {"movie": "2"}, "predict"),
-        (world.member, "similar", {"movie": "3"}, "similar"),
+        (world.member, "predict", {"movie": "id:2"}, "predict"),
+        (world.member, "similar", {"movie": "id:3"}, "similar"),
         (world.member, "ratings", {}, "ratings"),
         (world.admin, "stats", {}, "stats"),
         (world.admin, "retrain", {}, "retrain"),

@@ -47,13 +47,13 @@ async def test_rate_retrain_recommend_cycle(settings):
             admin = guild.add_member(env.create_user("carol"), roles=[mods])
 
             choices = await member.autocomplete(channel, "rate", "movie", "star wars")
-            assert choices and choices[0]["name"] == "Star Wars (1977)" and choices[0]["value"] == "50"
+            assert choices and choices[0]["name"] == "Star Wars (1977)" and choices[0]["value"] == "id:50"
             first = await member.slash(channel, "rate", movie=choices[0]["value"], stars=5.0)
             assert "Star Wars (1977)" in first.response.content and "5.0★" in first.response.content
             for movie in LOVED[1:]:
-                await member.slash(channel, "rate", movie=str(movie), stars=5.0)
+                await member.slash(channel, "rate", movie=f"id:{movie}", stars=5.0)
             for movie in DISLIKED:
-                await member.slash(channel, "rate", movie=str(movie), stars=1.0)
+                await member.slash(channel, "rate", movie=f"id:{movie}", stars=1.0)
             rerated = await member.slash(channel, "rate", movie="Titanic (1997)", stars=2.0)
             assert "updated from 1.0★" in rerated.response.content
 

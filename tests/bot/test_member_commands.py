@@ -27,12 +27,12 @@ def handled_errors(env) -> list[str]:
 async def test_autocomplete_offers_at_most_25_short_choices_with_movie_ids(simcord_env, world):
     choices = await world.member.autocomplete(world.channel, "rate", "movie", "filler")
     assert len(choices) == MAX_CHOICES  # 40 movies match; Discord accepts at most 25
-    assert all(c["value"].isdigit() for c in choices)
-    by_id = {str(m.movie_id): m for m in MOVIES}
+    assert all(c["value"].startswith("id:") and c["value"][3:].isdigit() for c in choices)
+    by_id = {f"id:{m.movie_id}": m for m in MOVIES}
     assert [by_id[c["value"]].display for c in choices] == [c["name"] for c in choices]
 
     long = await world.member.autocomplete(world.channel, "predict", "movie", "aaaa")
-    assert len(long) == 1 and long[0]["value"] == "9"
+    assert len(long) == 1 and long[0]["value"] == "id:9"
     assert len(long[0]["name"]) <= MAX_NAME and long[0]["name"].endswith("…")
 
 
@@ -45,7 +45,7 @@ async def test_autocomplete_survives_a_failing_search(simcord_env, world, fake_s
 
 
 async def test_rate_confirms_title_year_and_stars_then_updates(simcord_env, world, fake_service):
-    first = await world.member.slash(world.channel, "rate", movie="1", stars=4.5)
+    first = await world.member.slash(world.channel, "rate", movie="id:1", stars=4.5)
     assert first.ephemeral
     assert "Toy Story (1995)" in first.response.content and "4.5★" in first.response.content
     assert "updated" not in first.response.content
@@ -57,7 +57,7 @@ async def test_rate_confirms_title_year_and_stars_then_updates(simcord_env, worl
 
 
 async def test_rate_rejects_stars_off_the_step_with_one_private_message(simcord_env, world, fake_service):
-    result = await world.member.slash(world.channel, "rate", movie="1", stars=4.3)
+    result = await world.member.slash(world.channel, "rate", movie="id:1", stars=4.3)
     assert result.ephemeral
     assert "0.5 to 5 in half stars" in result.response.content
     assert world.member.id not in fake_service.ratings_by_user
@@ -92,7 +92,7 @@ async def test_stars_option_follows_a_whole_star_dataset(whole_star_settings, fa
         rate = next(c for c in synced.json if c["name"] == "rate")
         stars = next(o for o in rate["options"] if o["name"] == "stars")
         assert (stars["min_value"], stars["max_value"]) == (1.0, 5.0)
-        result = await alice.slash(channel, "rate", movie="2", stars=3.5)
+        result = await alice.slash(channel, "rate", movie="id:2", stars=3.5)
         assert "1 to 5 in whole stars" in result.response.content
         assert handled_errors(env) == ["InvalidStars"]
 
@@ -108,19 +108,19 @@ async def test_unknown_movie_gets_did_you_mean_suggestions(simcord_env, world, f
 
 async def test_rate_cooldown_is_per_member_and_says_when(simcord_env, world):
     for i in range(10):
-        ok = await world.member.slash(world.channel, "rate", movie=str(100 + i), stars=3.0)
+        ok = await world.member.slash(world.channel, "rate", movie=f"id:{100 + i}", stars=3.0)
         assert "Saved" in ok.response.content
-    limited = await world.member.slash(world.channel, "rate", movie="1", stars=3.0)
+    limited = await world.member.slash(world.channel, "rate", movie="id:1", stars=3.0)
     assert limited.ephemeral
     assert "try again in" in limited.response.content and " s." in limited.response.content
     # Another member is not slowed down by alice.
-    other = await world.other.slash(world.channel, "rate", movie="1", stars=3.0)
+    other = await world.other.slash(world.channel, "rate", movie="id:1", stars=3.0)
     assert "Saved" in other.response.content
     assert handled_errors(simcord_env) == ["CommandOnCooldown"]
 
 
 async def test_recommend_shows_five_unrated_picks_and_the_path(simcord_env, world, fake_service):
-    await world.member.slash(world.channel, "rate", movie="2", stars=5.0)
+    await world.member.slash(world.channel, "rate", movie="id:2", stars=5.0)
     result = await world.member.slash(world.channel, "recommend")
     assert last_callback_type(simcord_env) == 5 and not result.ephemeral  # deferred first, then answered
     embed = result.response.embeds[0]
@@ -144,7 +144,7 @@ async def test_recommend_cooldown(simcord_env, world):
 
 
 async def test_predict_and_similar(simcord_env, world, fake_service):
-    predicted = await world.member.slash(world.channel, "predict", movie="8")
+    predicted = await world.member.slash(world.channel, "predict", movie="id:8")
     embed = predicted.response.embeds[0]
     assert embed.title == "The Matrix (1999)" and "3.5★" in embed.description
     assert "Served by" in embed.footer.text
@@ -161,10 +161,10 @@ async def test_ratings_are_private_and_paged(simcord_env, world, fake_service):
     assert empty.ephemeral and "No ratings yet" in empty.response.embeds[0].description
 
     for i in range(10):
-        await world.member.slash(world.channel, "rate", movie=str(100 + i), stars=4.0)
+        await world.member.slash(world.channel, "rate", movie=f"id:{100 + i}", stars=4.0)
     simcord_env.bot.cooldowns.reset()
     for i in range(10, 12):
-        await world.member.slash(world.channel, "rate", movie=str(100 + i), stars=2.5)
+        await world.member.slash(world.channel, "rate", movie=f"id:{100 + i}", stars=2.5)
 
     page1 = await world.member.slash(world.channel, "ratings")
     assert page1.ephemeral
@@ -181,8 +181,8 @@ async def test_ratings_are_private_and_paged(simcord_env, world, fake_service):
 
 
 async def test_forget_deletes_only_after_confirmation(simcord_env, world, fake_service):
-    await world.member.slash(world.channel, "rate", movie="1", stars=4.0)
-    await world.other.slash(world.channel, "rate", movie="1", stars=2.0)
+    await world.member.slash(world.channel, "rate", movie="id:1", stars=4.0)
+    await world.other.slash(world.channel, "rate", movie="id:1", stars=2.0)
 
     prompt = await world.member.slash(world.channel, "forget")
     assert prompt.ephemeral and "cannot be undone" in prompt.response.content
@@ -199,7 +199,7 @@ async def test_forget_deletes_only_after_confirmation(simcord_env, world, fake_s
 
 
 async def test_forget_times_out_without_deleting(simcord_env, world, fake_service):
-    await world.member.slash(world.channel, "rate", movie="1", stars=4.0)
+    await world.member.slash(world.channel, "rate", movie="id:1", stars=4.0)
     prompt = await world.member.slash(world.channel, "forget")
     await simcord_env.advance_time(61)
     assert "No answer in time" in prompt.response.content
@@ -244,7 +244,7 @@ async def test_a_bug_in_the_service_gets_a_private_apology_and_a_logged_tracebac
 async def test_every_interaction_logs_one_structured_line(simcord_env, world, fake_service, caplog):
     with caplog.at_level(logging.INFO, logger="bot.interactions"):
         await world.member.slash(world.channel, "recommend")
-        await world.member.slash(world.channel, "rate", movie="1", stars=4.4)
+        await world.member.slash(world.channel, "rate", movie="id:1", stars=4.4)
     lines = [r for r in caplog.records if r.name == "bot.interactions"]
     assert len(lines) == 2
     ok = json.loads(lines[0].getMessage().split(" ", 1)[1])
@@ -261,7 +261,7 @@ async def test_forget_when_the_database_refuses_says_so_and_keeps_the_ratings(
 ):
     from recommender.errors import StorageUnavailable
 
-    await world.member.slash(world.channel, "rate", movie="1", stars=4.0)
+    await world.member.slash(world.channel, "rate", movie="id:1", stars=4.0)
     prompt = await world.member.slash(world.channel, "forget")
     fake_service.fail_with = StorageUnavailable()
     with caplog.at_level(logging.INFO, logger="bot.interactions"):
