@@ -49,7 +49,7 @@ _COMMON: dict[str, Any] = {
 }
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     # l2 is the per-rating penalty (see models._embedding); 0.12/0.05 came from a sweep on u1 only.
-    "mf": {**_COMMON, "dim": 48, "l2": 0.12, "bias_l2": 0.05, "als_iters": 12},
+    "mf": {**_COMMON, "dim": 48, "l2": 0.12, "bias_l2": 0.05, "members": 1, "als_iters": 0},
     "hybrid": {**_COMMON, "dim": 48, "l2": 0.12, "bias_l2": 0.05, "feature_l2": 1e-4, "variant": "full"},
     "mlp": {**_COMMON, "dim": 32, "l2": 0.02, "hidden": "64,32", "dropout": 0.2, "lr": 0.002},
     "classifier": {**_COMMON, "dim": 32, "l2": 0.02, "hidden": "64,32", "dropout": 0.2, "lr": 0.002},
@@ -205,6 +205,7 @@ def _build(family: str, p: dict[str, Any], enc: _Encoded, scale: RatingScale, se
             dim=int(p["dim"]),
             l2=p["l2"],
             bias_l2=p["bias_l2"],
+            members=int(p["members"]),
             seed=seed,
         )
     if family == "hybrid":
@@ -285,7 +286,7 @@ def _make_monitor(model, family, scale, enc, x_val, y_val, epochs, patience, on_
             else:
                 self.wait += 1
                 if self.wait >= patience:
-                    model.stop_training = True
+                    self.model.stop_training = True  # the model being fitted (maybe the members' view)
             if on_epoch is not None:
                 on_epoch(
                     {
@@ -391,7 +392,16 @@ def _export_arrays(model, family: str, p: dict[str, Any], enc: _Encoded) -> tupl
     P = _weights(model, "user_embedding") if "user_embedding" in names else np.zeros((nu, dim))
     bu = _weights(model, "user_bias")[:, 0] if "user_bias" in names else np.zeros(nu)
     if family == "mf":
-        return P, bu, _weights(model, "movie_embedding"), _weights(model, "movie_bias")[:, 0]
+        k = int(p.get("members", 1))
+        if k == 1:
+            return P, bu, _weights(model, "movie_embedding"), _weights(model, "movie_bias")[:, 0]
+        # mean of K members = one MF with concatenated factors (user side / K) and averaged biases
+        sfx = [f"_{i}" for i in range(k)]
+        P = np.hstack([_weights(model, f"user_embedding{x}") for x in sfx]) / k
+        Q = np.hstack([_weights(model, f"movie_embedding{x}") for x in sfx])
+        bu = np.mean([_weights(model, f"user_bias{x}")[:, 0] for x in sfx], axis=0)
+        bi = np.mean([_weights(model, f"movie_bias{x}")[:, 0] for x in sfx], axis=0)
+        return P, bu, Q, bi
     f = enc.hybrid_features.astype(np.float64)
     # "no_user" has no dot product at all, so Keras prunes the movie factors: they are zero here.
     Q = f @ _weights(model, "feature_factors") if "feature_factors" in names else np.zeros((len(f), dim))
@@ -516,7 +526,12 @@ def train_model(
     else:
         y = enc.ratings.astype(np.float32)
         loss = "mse"
-    model.compile(optimizer=keras.optimizers.Adam(float(p["lr"])), loss=loss)
+    from recommender.models import member_outputs
+
+    fitted = member_outputs(model) if family == "mf" else model  # ensembles fit every member's own loss
+    if fitted is not model:
+        y = np.repeat(y[:, None], int(p["members"]), axis=1)
+    fitted.compile(optimizer=keras.optimizers.Adam(float(p["lr"])), loss=loss)
     x_fit = _inputs(family, enc, enc.users[enc.fit], enc.movies[enc.fit])
     x_val = _inputs(family, enc, enc.users[enc.val], enc.movies[enc.val])
     epochs = int(p["epochs"])
@@ -524,7 +539,7 @@ def train_model(
         model, family, scale, enc, x_val, enc.ratings[enc.val], epochs, int(p["patience"]), on_epoch
     )
     started = time.perf_counter()
-    fit = model.fit(
+    fit = fitted.fit(
         x_fit,
         y[enc.fit],
         validation_data=(x_val, y[enc.val]) if enc.val.size else None,
@@ -537,7 +552,8 @@ def train_model(
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items() if k in ("loss", "val_loss")}
     history["val_rmse"] = list(monitor.val_rmse)
     val_rmse = monitor.best
-    if family == "mf" and int(p["als_iters"]) > 0:
+    log.info("Keras fit: %d epochs in %.1fs", len(history.get("loss", [])), time.perf_counter() - started)
+    if family == "mf" and int(p["als_iters"]) > 0 and int(p["members"]) == 1:
 
         def report(it: int, rmse: float) -> None:
             log.debug("ALS sweep %d: val RMSE %.4f", it, rmse)

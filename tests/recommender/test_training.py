@@ -82,11 +82,12 @@ def test_export_parity_for_every_servable_model(variant: str, data) -> None:  # 
 
 
 @pytest.mark.slow
-def test_mf_export_parity_and_metrics(data) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("members", [1, 3])
+def test_mf_export_parity_and_metrics(members: int, data) -> None:  # type: ignore[no-untyped-def]
     train, _, movies = data
-    res = training.train_model(
-        train, movies, scale=SCALE, family="mf", params={**TINY["mf"], "epochs": 3}, seed=2
-    )
+    params = {**TINY["mf"], "epochs": 3, "members": members}
+    res = training.train_model(train, movies, scale=SCALE, family="mf", params=params, seed=2)
+    assert res.serving is not None and res.serving.dim == members * params["dim"]
     _check_parity(res)
     assert res.metrics["export_max_abs_diff"] < 1e-4
     for key in ("val_rmse", "val_mae", "n_ratings", "n_users", "n_movies", "epochs_run", "best_epoch"):
