@@ -146,8 +146,19 @@ def test_a_worse_run_is_stored_but_not_published_unless_forced(
     assert registry.current_version() == published
     good_rmse = registry.read_metrics(published)["val_rmse"]
 
-    # A learning rate this small leaves the model near its initialisation: clearly worse.
-    worse = ["--seed", "0", "--epochs", "1", "--lr", "1e-7", "--param", "als_iters=0"]
+    # Penalties this strong shrink every factor and bias to nothing: close to the global mean.
+    worse = [
+        "--seed",
+        "0",
+        "--epochs",
+        "1",
+        "--param",
+        "l2=100",
+        "--param",
+        "bias_l2=100",
+        "--param",
+        "als_iters=0",
+    ]
     code, events = run(worse)
     done = events[-1]
     assert code == train.EXIT_NOT_PUBLISHED, done
