@@ -147,18 +147,7 @@ def test_a_worse_run_is_stored_but_not_published_unless_forced(
     good_rmse = registry.read_metrics(published)["val_rmse"]
 
     # Penalties this strong shrink every factor and bias to nothing: close to the global mean.
-    worse = [
-        "--seed",
-        "0",
-        "--epochs",
-        "1",
-        "--param",
-        "l2=100",
-        "--param",
-        "bias_l2=100",
-        "--param",
-        "als_iters=0",
-    ]
+    worse = "--seed 0 --epochs 1 --param l2=100 --param bias_l2=100 --param als_iters=0".split()
     code, events = run(worse)
     done = events[-1]
     assert code == train.EXIT_NOT_PUBLISHED, done
