@@ -283,3 +283,12 @@ def test_holdout_is_the_same_rows_whatever_the_seed_order_or_subset() -> None:
         np.array([1, 1, 196, 7, 8, 9, 10, 11]), np.array([1, 2, 242, 5, 6, 7, 8, 9]), 0.5
     )
     assert pinned.tolist() == [False, False, False, False, True, True, True, False]
+
+
+def test_cli_choices_match_the_learning_modules() -> None:
+    # train.py lists them itself so that --help needs no TensorFlow; they must not drift apart.
+    from recommender import evaluation, training
+
+    assert train.FAMILIES == training.FAMILIES
+    assert train.PROTOCOLS == evaluation.PROTOCOLS
+    assert set(train.PARAM_FLAGS) <= set(training.DEFAULT_PARAMS["mf"])
