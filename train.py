@@ -562,9 +562,10 @@ def _run(args: argparse.Namespace, reporter: Reporter, *, stdout: TextIO) -> int
         return run_training(args, settings, reporter)
     except (UsageError, ConfigError) as exc:
         return failed(f"usage: {exc}", EXIT_USAGE)
-    except Cancelled as exc:
-        log.warning("training cancelled: %s", exc)
-        return failed(f"cancelled ({exc}); the serving model is unchanged", EXIT_FAILED)
+    except (Cancelled, KeyboardInterrupt) as exc:
+        why = str(exc) or "interrupted"
+        log.warning("training cancelled: %s", why)
+        return failed(f"cancelled ({why}); the serving model is unchanged", EXIT_FAILED)
     except Exception as exc:
         log.exception("training failed")
         return failed(f"training failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
