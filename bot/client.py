@@ -202,7 +202,8 @@ class MovieBot(commands.Bot):
         return synced
 
     async def on_app_command_completion(self, interaction: discord.Interaction, command: Any) -> None:
-        telemetry.finish(interaction, command.qualified_name, "ok", self.interaction_stats)
+        outcome = interaction.extras.get("outcome", "ok")  # a command may refine it (see /retrain)
+        telemetry.finish(interaction, command.qualified_name, outcome, self.interaction_stats)
 
     async def _before_retrain_loop(self) -> None:
         await self.wait_until_ready()

@@ -50,10 +50,10 @@ class InteractionStats:
         self.latencies_ms: deque[float] = deque(maxlen=window)
 
     def record(self, fields: dict[str, Any]) -> None:
-        outcome = fields["outcome"]
-        self.outcomes[outcome.split(":")[0]] += 1
+        kind = fields["outcome"].split(":")[0]  # "ok:not_published" is still ok
+        self.outcomes[kind] += 1
         self.commands[fields["command"]] += 1
-        if outcome != "ok":
+        if kind != "ok":
             self.errors[fields["command"]] += 1
         if fields.get("path"):
             self.paths[fields["path"]] += 1

@@ -75,6 +75,9 @@ class Admin(commands.Cog):
         result: dict[str, Any] = await self.bot.retrainer.run(
             progress, force=False, trigger=f"/retrain by {interaction.user.id}"
         )
+        if not result.get("published"):
+            failed = result.get("ok") is False or not result.get("version")
+            interaction.extras["outcome"] = "failed:retrain" if failed else "ok:not_published"
         embed = render.retrain_result_embed(result)
         files: list[discord.File] = []
         plot = result.get("plot")
