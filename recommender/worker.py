@@ -246,12 +246,19 @@ class TrainingWorker:
 
     @staticmethod
     async def _drain_stderr(stream: asyncio.StreamReader, tail: collections.deque[str]) -> None:
-        # Always drained, or a chatty child would fill the pipe and block forever.
-        while line := await stream.readline():
-            text = line.decode("utf-8", "replace").rstrip()
-            if text:
-                tail.append(text)
-                log.debug("train.py: %s", text)
+        # Always drained, or a chatty child would fill the pipe and block forever. Read in chunks,
+        # not lines: a progress bar redrawn with "\r" never ends its line.
+        pending = ""
+        while chunk := await stream.read(1 << 16):
+            pending += chunk.decode("utf-8", "replace").replace("\r", "\n")
+            *lines, pending = pending.split("\n")
+            pending = pending[-4096:]
+            for text in (line.rstrip() for line in lines):
+                if text:
+                    tail.append(text[:1000])
+                    log.debug("train.py: %s", text)
+        if pending.strip():
+            tail.append(pending.strip()[:1000])
 
     async def stop(self, grace: float | None = None) -> None:
         """Terminate a running child: SIGTERM, then SIGKILL after ``grace`` seconds. Idempotent."""

@@ -40,7 +40,8 @@ FAKE_TRAINER = textwrap.dedent(
         time.sleep(float(os.environ.get("FAKE_SLEEP", "0.01")))
         emit({"event": "epoch", "epoch": epoch, "epochs": epochs, "loss": 1 / epoch, "val_loss": 2 / epoch})
     if mode == "crash":
-        print("Traceback: boom", file=sys.stderr, flush=True)
+        sys.stderr.write("\\r".join(f"progress {i}" for i in range(200_000)))  # ~2.5 MB, no newline
+        print("\\nTraceback: boom", file=sys.stderr, flush=True)
         sys.exit(1)
     emit({"event": "done", "ok": True, "published": True, "version": "v-fake", "reason": "first model",
           "metrics": {"val_rmse": 0.9}, "plot": None})
