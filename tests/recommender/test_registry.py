@@ -266,3 +266,69 @@ def test_version_names_cannot_escape_the_root(tmp_path: Path) -> None:
     (tmp_path / CURRENT).write_text("../../etc")
     with pytest.raises(NoModel):
         reg.load_current()
+
+
+# A real crash runs no cleanup at all (no except/finally), unlike the injected exceptions above:
+# a child process publishes and SIGKILLs itself at filesystem step N, for every N.
+_KILL_AT_STEP = """
+import json, os, signal, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from tests.recommender.test_registry import make_registry, writer
+from recommender import registry as registry_mod
+
+root, kill_at = Path(sys.argv[1]), int(sys.argv[2])
+calls = []
+for name in ("fsync", "replace", "rename"):
+    real = getattr(os, name)
+    def wrapped(*args, _real=real, **kwargs):
+        calls.append(1)
+        if len(calls) - 1 == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return _real(*args, **kwargs)
+    setattr(registry_mod.os, name, wrapped)
+reg = make_registry(root)
+version = reg.new_version("mf")
+print(version, flush=True)
+reg.store(version, writer("new"))
+reg.set_current(version)
+print("published", len(calls), flush=True)
+"""
+
+
+def test_a_sigkill_at_any_publishing_step_leaves_a_servable_current(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    project = Path(__file__).resolve().parents[2]
+    script = tmp_path / "kill_at_step.py"
+    script.write_text(_KILL_AT_STEP)
+
+    def attempt(root: Path, kill_at: int) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(script), str(root), str(kill_at), str(project)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    probe = attempt(tmp_path / "probe", 10_000)
+    assert probe.returncode == 0, probe.stderr
+    n_steps = int(probe.stdout.split()[-1])
+    killed = 0
+    for kill_at in range(n_steps):
+        root = tmp_path / f"run{kill_at}"
+        old = publish(make_registry(root), "old")
+        proc = attempt(root, kill_at)
+        assert proc.returncode == -9, (kill_at, proc.returncode, proc.stderr)
+        killed += 1
+        new = proc.stdout.split()[0]
+        reg = make_registry(root)
+        assert reg.current_version() in (old, new)
+        model = reg.load_current()  # whichever it is, it is complete
+        assert model.tag == ("old" if reg.current_version() == old else "new")
+        # Leftovers of the dead run are invisible: no half-written version is ever listed as loadable.
+        for info in reg.list_versions():
+            if info.version == new:
+                reg.load(new)  # listed only once renamed into place, i.e. complete
+    assert killed == n_steps >= 8
