@@ -78,6 +78,13 @@ def _describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
+def _usable_cpus() -> int:
+    # The CPUs this process may run on (a container's cpuset), not every CPU of the host.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1  # pragma: no cover - macOS / Windows
+
+
 def _failure(reason: str) -> dict[str, Any]:
     """A ``done`` event for a run that never produced one itself."""
     return {
@@ -115,7 +122,7 @@ class TrainingWorker:
         self.args = list(args)
         self.env = child_env(settings, env)
         self.grace = grace
-        self.threads = threads if threads is not None else max(1, (os.cpu_count() or 2) - 1)
+        self.threads = threads if threads is not None else max(1, _usable_cpus() - 1)
         self.nice = nice
         self._stderr_lines = stderr_lines
         self._busy = False
