@@ -183,3 +183,18 @@ def test_plot_loss_writes_a_png(tmp_path) -> None:  # type: ignore[no-untyped-de
     path = training.plot_loss(history, tmp_path / "sub" / "loss.png", title="t")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 5_000
+
+
+@pytest.mark.slow
+def test_saved_keras_model_reloads_with_the_same_predictions(data, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import keras
+
+    train, _, movies = data
+    params = {**TINY["hybrid"], "epochs": 2}
+    res = training.train_model(train, movies, scale=SCALE, family="hybrid", params=params, seed=0)
+    res.model.save(tmp_path / "model.keras")
+    again = keras.models.load_model(tmp_path / "model.keras")
+    enc = res.encoded
+    assert enc is not None
+    x = training._inputs("hybrid", enc, enc.users[:50], enc.movies[:50])
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(res.model(x)), atol=1e-6)
