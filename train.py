@@ -375,6 +375,8 @@ def run_training(args: argparse.Namespace, settings: Settings, reporter: Reporte
     )
     if result.serving is None:
         raise RuntimeError(f"training {args.model} returned no serving model")
+    # The service folds in ratings made after this moment; without it every member looks untrained.
+    result.serving.trained_at = started
     metrics: dict[str, Any] = {
         **result.metrics,
         "version": version,

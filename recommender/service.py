@@ -552,10 +552,14 @@ def _ratings_cutoff(model: ServingModel) -> float:
     that, so the start is a safe cutoff: a rating made during training is folded in rather than
     wrongly assumed to be learned.
     """
+    candidates = [float(model.trained_at)]
     started = model.metrics.get("trained_at") if isinstance(model.metrics, dict) else None
-    if isinstance(started, int | float) and math.isfinite(started):
-        return min(float(started), float(model.trained_at))
-    return float(model.trained_at)
+    if isinstance(started, int | float) and not isinstance(started, bool):
+        candidates.append(float(started))
+    # 0 or a missing value means "unknown", not "the epoch": ignoring it keeps trained members on
+    # their learned embedding instead of folding every one of them in.
+    known = [t for t in candidates if math.isfinite(t) and t > 0]
+    return min(known) if known else 0.0
 
 
 def _default_worker(settings: Settings) -> Worker | None:

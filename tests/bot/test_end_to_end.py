@@ -39,7 +39,8 @@ async def test_rate_retrain_recommend_cycle(settings):
     worker = TrainingWorker(settings, args=["--epochs", "3"], threads=1)
     async with await RecommenderService.open(settings, worker=worker) as service:
         assert service.model_version is None
-        async with simcord.run(create_bot(settings, service), settle_timeout=300) as env:
+        bot = create_bot(settings, service)
+        async with simcord.run(bot, settle_timeout=300) as env:
             guild = env.create_guild("Cinema")
             channel = guild.create_text_channel("movies")
             mods = guild.create_role("Mods", permissions=discord.Permissions(manage_guild=True))
@@ -70,10 +71,9 @@ async def test_rate_retrain_recommend_cycle(settings):
 
             after = await member.slash(channel, "recommend")
             footer = after.response.embeds[0].footer.text
-            # A personal path now (the member's ratings were in the training data); which of the two
-            # depends on the model's trained_at cutoff, which the service owns.
+            # The member's ratings were in the training data: served from their learned embedding.
             assert "popular" not in footer and service.model_version in footer
-            assert "taste profile from the last training" in footer or "folded into the model" in footer
+            assert "taste profile from the last training" in footer, footer
             picks = titles(after)
             assert len(picks) == 5 and picks != titles(before)
             rated_titles = {"Star Wars (1977)", "Titanic (1997)"}
@@ -86,3 +86,10 @@ async def test_rate_retrain_recommend_cycle(settings):
             fields = {f.name: f.value for f in stats.response.embeds[0].fields}
             assert fields["Ratings"] == str(len(LOVED) + len(DISLIKED)) and fields["Members"] == "1"
             assert service.model_version in fields["Model version"]
+
+            # A rating made after the training run is folded in at once, without retraining.
+            bot.cooldowns.reset()  # a minute passes: /rate allows 10 per minute (real-time buckets)
+            extra = await member.slash(channel, "rate", movie="Empire Strikes Back, The (1980)", stars=4.0)
+            assert "4.0★" in extra.response.content, extra.response.content
+            folded = await member.slash(channel, "recommend")
+            assert "folded into the model just now" in folded.response.embeds[0].footer.text
