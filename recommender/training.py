@@ -512,6 +512,7 @@ def train_model(
     version: str = "",
 ) -> TrainResult:
     """Fit one family, early-stopped on a validation slice of ``ratings``; export if servable."""
+    called_at = time.time()  # the ratings given are at least this fresh: the default trained_at
     p = _params(family, params)
     _configure_tf()
     import keras
@@ -600,6 +601,7 @@ def train_model(
     }
     if serving is not None:
         serving.metrics = dict(result.metrics)
+        serving.trained_at = called_at  # train.py may overwrite it with the time it read the ratings
     log.info("trained %s in %.1fs: val RMSE %.4f", family, fit_seconds, result.val_rmse)
     return result
 

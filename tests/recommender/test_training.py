@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,6 +95,7 @@ def test_mf_export_parity_and_metrics(members: int, data) -> None:  # type: igno
     for key in ("val_rmse", "val_mae", "n_ratings", "n_users", "n_movies", "epochs_run", "best_epoch"):
         assert key in res.metrics
     assert res.metrics["n_ratings"] == len(train)
+    assert 0 < res.serving.trained_at <= time.time()
 
 
 def _check_parity(res: training.TrainResult) -> None:
