@@ -17,7 +17,9 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from recommender.scoring import ContentFeatures, ServingModel, fit_content_map, ml_key
+from recommender.als import als_refine
+from recommender.encoding import Encoded, encode
+from recommender.scoring import ServingModel, fit_content_map, ml_key
 from recommender.types import RatingScale
 
 log = logging.getLogger(__name__)
@@ -71,88 +73,7 @@ class TrainResult:
     val_rmse: float
     metrics: dict
     fit_seconds: float
-    encoded: _Encoded | None = field(default=None, repr=False)
-
-
-# --- data preparation --------------------------------------------------------------------------
-
-
-@dataclass
-class _Encoded:
-    """Dense indices, features and the fit/validation split of one training run."""
-
-    user_keys: list[str]
-    movie_ids: np.ndarray
-    users: np.ndarray
-    movies: np.ndarray
-    ratings: np.ndarray
-    fit: np.ndarray  # row indices used for fitting
-    val: np.ndarray  # row indices of the validation slice
-    global_mean: float
-    content: ContentFeatures
-    content_matrix: np.ndarray  # (I, F) genres/year features of the indexed movies
-    hybrid_features: np.ndarray  # (I, F + 1): content + centred shrunk average rating
-    counts: np.ndarray  # (I,) ratings per movie in the fit rows
-
-    @property
-    def user_index(self) -> dict[str, int]:
-        return {k: i for i, k in enumerate(self.user_keys)}
-
-    @property
-    def movie_index(self) -> dict[int, int]:
-        return {int(m): i for i, m in enumerate(self.movie_ids.tolist())}
-
-
-def _user_keys(ratings: pd.DataFrame) -> pd.Series:
-    if "user_key" in ratings.columns:
-        return ratings["user_key"].astype(str)
-    return ratings["user_id"].astype(np.int64).map(ml_key)
-
-
-def _encode(ratings: pd.DataFrame, movies: pd.DataFrame, val_fraction: float, seed: int) -> _Encoded:
-    if ratings.empty:
-        raise ValueError("no ratings to train on")
-    keys = _user_keys(ratings)
-    user_codes, user_keys = pd.factorize(keys, sort=True)
-    movie_codes, movie_ids = pd.factorize(ratings["movie_id"].astype(np.int64), sort=True)
-    y = ratings["rating"].to_numpy(dtype=np.float64)
-    n = len(y)
-    rng = np.random.default_rng(seed)
-    n_val = round(n * val_fraction) if n >= 20 else 0
-    perm = rng.permutation(n)
-    val, fit = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    mu = float(y[fit].mean())
-    counts = np.bincount(movie_codes[fit], minlength=len(movie_ids))
-    sums = np.bincount(movie_codes[fit], weights=y[fit], minlength=len(movie_ids))
-    shrunk = (sums + 10.0 * mu) / (counts + 10.0) - mu  # average rating, shrunk so 1 vote means little
-
-    meta = movies.drop_duplicates("movie_id").set_index(movies["movie_id"].astype(np.int64).values)
-    genres_all = meta["genres"].tolist() if "genres" in meta else []
-    years_all = meta["year"].tolist() if "year" in meta else []
-    content = ContentFeatures.fit(genres_all, years_all)
-    rows = [meta.loc[m] if m in meta.index else None for m in movie_ids.tolist()]
-    g = [
-        tuple(r["genres"]) if r is not None and isinstance(r.get("genres"), tuple | list) else ()
-        for r in rows
-    ]
-    yr = [r.get("year") if r is not None else None for r in rows]
-    yr = [None if v is None or pd.isna(v) else float(v) for v in yr]
-    cm = content.matrix(g, yr)
-    hf = np.hstack([cm, shrunk[:, None]]).astype(np.float32)
-    return _Encoded(
-        user_keys=list(user_keys),
-        movie_ids=np.asarray(movie_ids, dtype=np.int64),
-        users=user_codes.astype(np.int32),
-        movies=movie_codes.astype(np.int32),
-        ratings=y,
-        fit=fit,
-        val=val,
-        global_mean=mu,
-        content=content,
-        content_matrix=cm,
-        hybrid_features=hf,
-        counts=counts,
-    )
+    encoded: Encoded | None = field(default=None, repr=False)
 
 
 def _params(family: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -193,7 +114,7 @@ def _configure_tf() -> None:
     _tf_configured = True
 
 
-def _build(family: str, p: dict[str, Any], enc: _Encoded, scale: RatingScale, seed: int):  # type: ignore[no-untyped-def]
+def _build(family: str, p: dict[str, Any], enc: Encoded, scale: RatingScale, seed: int):  # type: ignore[no-untyped-def]
     from recommender import models
 
     nu, ni = len(enc.user_keys), len(enc.movie_ids)
@@ -244,7 +165,7 @@ def _build(family: str, p: dict[str, Any], enc: _Encoded, scale: RatingScale, se
     )
 
 
-def _inputs(family: str, enc: _Encoded, users: np.ndarray, movies: np.ndarray) -> dict[str, np.ndarray]:
+def _inputs(family: str, enc: Encoded, users: np.ndarray, movies: np.ndarray) -> dict[str, np.ndarray]:
     x = {"user": users.astype(np.int32), "movie": movies.astype(np.int32)}
     if family == "hybrid":
         x["features"] = enc.hybrid_features[movies]
@@ -305,79 +226,6 @@ def _make_monitor(model, family, scale, enc, x_val, y_val, epochs, patience, on_
     return EpochMonitor()
 
 
-# --- ALS refinement (mf) ------------------------------------------------------------------------
-
-
-def _ridge_rows(
-    groups: list[np.ndarray],
-    other: np.ndarray,
-    other_bias: np.ndarray,
-    own: np.ndarray,
-    resid: np.ndarray,
-    l2: float,
-    bias_l2: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    dim = other.shape[1]
-    vecs = np.zeros((len(groups), dim))
-    bias = np.zeros(len(groups))
-    base = np.diag([l2] * dim + [bias_l2])
-    for e, rows in enumerate(groups):
-        if rows.size == 0:
-            continue
-        j = own[rows]
-        x = np.hstack([other[j], np.ones((rows.size, 1))])
-        y = resid[rows] - other_bias[j]
-        w = np.linalg.solve(x.T @ x + base * rows.size, x.T @ y)
-        vecs[e], bias[e] = w[:-1], w[-1]
-    return vecs, bias
-
-
-def _als_refine(
-    model, enc: _Encoded, p: dict[str, Any], on_iter: Callable[[int, float], None]
-) -> list[float]:  # type: ignore[no-untyped-def]
-    """Alternating exact ridge solves of the *same* loss the Keras MF minimises, written back into it.
-
-    The Keras loss is ``mean (r - r_hat)^2 + l2 * mean |p_u|^2 + ...`` over rows, i.e. a per-rating
-    penalty; each half-step below solves that objective exactly for one side with the other frozen.
-    Adam gets close, ALS finishes the job in a few seconds on CPU. Returns validation RMSE per sweep.
-    """
-    fit = enc.fit
-    u, m, r = enc.users[fit], enc.movies[fit], enc.ratings[fit] - enc.global_mean
-    nu, ni = len(enc.user_keys), len(enc.movie_ids)
-    by_user = np.split(np.argsort(u, kind="stable"), np.cumsum(np.bincount(u, minlength=nu))[:-1])
-    by_movie = np.split(np.argsort(m, kind="stable"), np.cumsum(np.bincount(m, minlength=ni))[:-1])
-    P = model.get_layer("user_embedding").get_weights()[0].astype(np.float64)
-    Q = model.get_layer("movie_embedding").get_weights()[0].astype(np.float64)
-    bu = model.get_layer("user_bias").get_weights()[0][:, 0].astype(np.float64)
-    bi = model.get_layer("movie_bias").get_weights()[0][:, 0].astype(np.float64)
-    vu, vm, vr = enc.users[enc.val], enc.movies[enc.val], enc.ratings[enc.val]
-    best, best_state, curve = math.inf, None, []
-    for it in range(int(p["als_iters"])):
-        P2, bu2 = _ridge_rows(by_user, Q, bi, m, r, p["l2"], p["bias_l2"])
-        # users with no fit rows keep their (regularised-to-zero) Keras values
-        seen_u = np.bincount(u, minlength=nu) > 0
-        P[seen_u], bu[seen_u] = P2[seen_u], bu2[seen_u]
-        Q2, bi2 = _ridge_rows(by_movie, P, bu, u, r, p["l2"], p["bias_l2"])
-        seen_m = np.bincount(m, minlength=ni) > 0
-        Q[seen_m], bi[seen_m] = Q2[seen_m], bi2[seen_m]
-        if vr.size:
-            pred = enc.global_mean + bu[vu] + bi[vm] + np.einsum("ij,ij->i", P[vu], Q[vm])
-            rmse = float(np.sqrt(np.mean((pred - vr) ** 2)))
-        else:
-            rmse = math.nan
-        curve.append(rmse)
-        on_iter(it + 1, rmse)
-        if not rmse >= best:  # also keeps the last state when there is no validation slice
-            best, best_state = rmse, (P.copy(), Q.copy(), bu.copy(), bi.copy())
-    if best_state is not None:
-        P, Q, bu, bi = best_state
-        model.get_layer("user_embedding").set_weights([P.astype(np.float32)])
-        model.get_layer("movie_embedding").set_weights([Q.astype(np.float32)])
-        model.get_layer("user_bias").set_weights([bu[:, None].astype(np.float32)])
-        model.get_layer("movie_bias").set_weights([bi[:, None].astype(np.float32)])
-    return curve
-
-
 # --- export -------------------------------------------------------------------------------------
 
 
@@ -385,7 +233,7 @@ def _weights(model, name: str) -> np.ndarray:  # type: ignore[no-untyped-def]
     return np.asarray(model.get_layer(name).get_weights()[0], dtype=np.float64)
 
 
-def _export_arrays(model, family: str, p: dict[str, Any], enc: _Encoded) -> tuple[np.ndarray, ...]:  # type: ignore[no-untyped-def]
+def _export_arrays(model, family: str, p: dict[str, Any], enc: Encoded) -> tuple[np.ndarray, ...]:  # type: ignore[no-untyped-def]
     """``(P, b_u, Q, b_i)`` such that ``mu + b_u + b_i + P_u . Q_i`` is the model's output."""
     nu, _ni, dim = len(enc.user_keys), len(enc.movie_ids), int(p["dim"])
     names = {layer.name for layer in model.layers}
@@ -414,7 +262,7 @@ def _export_arrays(model, family: str, p: dict[str, Any], enc: _Encoded) -> tupl
 
 
 def _export(
-    model, family: str, p: dict[str, Any], enc: _Encoded, scale: RatingScale, seed: int, version: str
+    model, family: str, p: dict[str, Any], enc: Encoded, scale: RatingScale, seed: int, version: str
 ) -> tuple[ServingModel, float]:  # type: ignore[no-untyped-def]
     P, bu, Q, bi = _export_arrays(model, family, p, enc)
     # Content model for movies without an embedding: ridge from genres/year to [q_i, b_i],
@@ -456,7 +304,7 @@ def _export(
     return serving, diff
 
 
-def _choose_rank_weight(score_rows: Callable[[np.ndarray], np.ndarray], enc: _Encoded, k: int = 5) -> float:
+def _choose_rank_weight(score_rows: Callable[[np.ndarray], np.ndarray], enc: Encoded, k: int = 5) -> float:
     """Pick the popularity-prior weight that maximises NDCG@k on the validation slice.
 
     Uses the training data only: candidates are the movies a user did not rate in the fit rows,
@@ -517,7 +365,7 @@ def train_model(
     _configure_tf()
     import keras
 
-    enc = _encode(ratings, movies, float(p["val_fraction"]), seed)
+    enc = encode(ratings, movies, float(p["val_fraction"]), seed)
     keras.utils.set_random_seed(seed)
     model = _build(family, p, enc, scale, seed)
     if family == "classifier":
@@ -559,7 +407,7 @@ def train_model(
         def report(it: int, rmse: float) -> None:
             log.debug("ALS sweep %d: val RMSE %.4f", it, rmse)
 
-        history["als_val_rmse"] = _als_refine(model, enc, p, report)
+        history["als_val_rmse"] = als_refine(model, enc, p, report)
         val_rmse = min([val_rmse, *history["als_val_rmse"]])
     fit_seconds = time.perf_counter() - started
 

@@ -1,0 +1,93 @@
+"""Dense indices, movie features and the fit/validation split of one training run (pandas + numpy)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recommender.scoring import ContentFeatures, ml_key
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Encoded", "encode", "user_keys_of"]
+
+
+@dataclass
+class Encoded:
+    """Dense indices, features and the fit/validation split of one training run."""
+
+    user_keys: list[str]
+    movie_ids: np.ndarray
+    users: np.ndarray
+    movies: np.ndarray
+    ratings: np.ndarray
+    fit: np.ndarray  # row indices used for fitting
+    val: np.ndarray  # row indices of the validation slice
+    global_mean: float
+    content: ContentFeatures
+    content_matrix: np.ndarray  # (I, F) genres/year features of the indexed movies
+    hybrid_features: np.ndarray  # (I, F + 1): content + centred shrunk average rating
+    counts: np.ndarray  # (I,) ratings per movie in the fit rows
+
+    @property
+    def user_index(self) -> dict[str, int]:
+        return {k: i for i, k in enumerate(self.user_keys)}
+
+    @property
+    def movie_index(self) -> dict[int, int]:
+        return {int(m): i for i, m in enumerate(self.movie_ids.tolist())}
+
+
+def user_keys_of(ratings: pd.DataFrame) -> pd.Series:
+    if "user_key" in ratings.columns:
+        return ratings["user_key"].astype(str)
+    return ratings["user_id"].astype(np.int64).map(ml_key)
+
+
+def encode(ratings: pd.DataFrame, movies: pd.DataFrame, val_fraction: float, seed: int) -> Encoded:
+    if ratings.empty:
+        raise ValueError("no ratings to train on")
+    keys = user_keys_of(ratings)
+    user_codes, user_keys = pd.factorize(keys, sort=True)
+    movie_codes, movie_ids = pd.factorize(ratings["movie_id"].astype(np.int64), sort=True)
+    y = ratings["rating"].to_numpy(dtype=np.float64)
+    n = len(y)
+    rng = np.random.default_rng(seed)
+    n_val = round(n * val_fraction) if n >= 20 else 0
+    perm = rng.permutation(n)
+    val, fit = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    mu = float(y[fit].mean())
+    counts = np.bincount(movie_codes[fit], minlength=len(movie_ids))
+    sums = np.bincount(movie_codes[fit], weights=y[fit], minlength=len(movie_ids))
+    shrunk = (sums + 10.0 * mu) / (counts + 10.0) - mu  # average rating, shrunk so 1 vote means little
+
+    meta = movies.drop_duplicates("movie_id").set_index(movies["movie_id"].astype(np.int64).values)
+    genres_all = meta["genres"].tolist() if "genres" in meta else []
+    years_all = meta["year"].tolist() if "year" in meta else []
+    content = ContentFeatures.fit(genres_all, years_all)
+    rows = [meta.loc[m] if m in meta.index else None for m in movie_ids.tolist()]
+    g = [
+        tuple(r["genres"]) if r is not None and isinstance(r.get("genres"), tuple | list) else ()
+        for r in rows
+    ]
+    yr = [r.get("year") if r is not None else None for r in rows]
+    yr = [None if v is None or pd.isna(v) else float(v) for v in yr]
+    cm = content.matrix(g, yr)
+    hf = np.hstack([cm, shrunk[:, None]]).astype(np.float32)
+    return Encoded(
+        user_keys=list(user_keys),
+        movie_ids=np.asarray(movie_ids, dtype=np.int64),
+        users=user_codes.astype(np.int32),
+        movies=movie_codes.astype(np.int32),
+        ratings=y,
+        fit=fit,
+        val=val,
+        global_mean=mu,
+        content=content,
+        content_matrix=cm,
+        hybrid_features=hf,
+        counts=counts,
+    )
