@@ -29,7 +29,7 @@ class Encoded:
     global_mean: float
     content: ContentFeatures
     content_matrix: np.ndarray  # (I, F) genres/year features of the indexed movies
-    hybrid_features: np.ndarray  # (I, F + 1): content + centred shrunk average rating
+    hybrid_features: np.ndarray  # (I, F + 2): content, centred shrunk average rating, standardised log count
     counts: np.ndarray  # (I,) ratings per movie in the fit rows
 
     @property
@@ -76,7 +76,11 @@ def encode(ratings: pd.DataFrame, movies: pd.DataFrame, val_fraction: float, see
     yr = [r.get("year") if r is not None else None for r in rows]
     yr = [None if v is None or pd.isna(v) else float(v) for v in yr]
     cm = content.matrix(g, yr)
-    hf = np.hstack([cm, shrunk[:, None]]).astype(np.float32)
+    # how much a movie is watched says something its genres don't (and users differ in how much
+    # they follow the crowd); measured on the fit rows only, like the average
+    logc = np.log1p(counts)
+    logc = (logc - logc.mean()) / (logc.std() or 1.0)
+    hf = np.hstack([cm, shrunk[:, None], logc[:, None]]).astype(np.float32)
     return Encoded(
         user_keys=list(user_keys),
         movie_ids=np.asarray(movie_ids, dtype=np.int64),

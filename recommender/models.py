@@ -82,9 +82,8 @@ def build_mf(
         q = _flat(_embedding(n_movies, dim, reg, f"movie_embedding{sfx}", seed + 2 * k + 1)(movie), f"q{sfx}")
         bu = _flat(_bias(n_users, breg, f"user_bias{sfx}")(user), f"bu{sfx}")
         bi = _flat(_bias(n_movies, breg, f"movie_bias{sfx}")(movie), f"bi{sfx}")
-        dot = layers.Dot(axes=1, name=f"dot{sfx}")(
-            [p, q]
-        )  # (batch, 1): one dot per row, never across the batch
+        # (batch, 1): one dot per row, never across the batch
+        dot = layers.Dot(axes=1, name=f"dot{sfx}")([p, q])
         ratings.append(layers.Add(name=f"sum{sfx}")([dot, bu, bi]))
     if members == 1:
         out = ratings[0]
@@ -121,7 +120,10 @@ def build_hybrid(
     variant: str = "full",
     seed: int = 0,
 ) -> keras.Model:
-    """MF whose movie side adds a linear map of the movie's features (genres, year, average rating).
+    """MF whose movie side adds a linear map of the movie's features.
+
+    The features (see ``encoding.encode``) are genres, year, the movie's shrunk average rating and
+    its log rating count in the training data.
 
     ``variant="no_user"`` drops the user embedding and bias (what a brand-new member gets: the
     movie's expected rating); ``variant="no_movie"`` drops the movie embedding and bias, so a movie

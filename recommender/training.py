@@ -52,7 +52,7 @@ _COMMON: dict[str, Any] = {
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     # l2 is the per-rating penalty (see models._embedding); 0.12/0.05 came from a sweep on u1 only.
     "mf": {**_COMMON, "dim": 48, "l2": 0.12, "bias_l2": 0.05, "members": 1, "als_iters": 0},
-    "hybrid": {**_COMMON, "dim": 48, "l2": 0.12, "bias_l2": 0.05, "feature_l2": 1e-4, "variant": "full"},
+    "hybrid": {**_COMMON, "dim": 48, "l2": 0.12, "bias_l2": 0.05, "feature_l2": 0.005, "variant": "full"},
     "mlp": {**_COMMON, "dim": 32, "l2": 0.02, "hidden": "64,32", "dropout": 0.2, "lr": 0.002},
     "classifier": {**_COMMON, "dim": 32, "l2": 0.02, "hidden": "64,32", "dropout": 0.2, "lr": 0.002},
 }
