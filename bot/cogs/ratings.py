@@ -125,6 +125,9 @@ class Ratings(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         rows = await self.bot.service.ratings(interaction.user.id)
         pages = render.ratings_pages(len(rows))
+        if page < 1:  # Discord enforces the option's minimum; a stale or forged payload may not
+            await interaction.followup.send("Pages start at 1.", ephemeral=True)
+            return
         if page > pages:
             await interaction.followup.send(
                 f"You only have {pages} page{'s' if pages != 1 else ''} of ratings.", ephemeral=True
