@@ -75,6 +75,16 @@ class MovieTransformer(app_commands.Transformer):
     def max_value(self) -> int:
         return MAX_QUERY  # for a string option this is its maximum length
 
+    @staticmethod
+    def resolve_now(service: Any, value: str) -> Movie:
+        """What :meth:`transform` does, synchronously (for tests and tools)."""
+        text = str(value)[:MAX_QUERY].strip()
+        if picked := _ID_VALUE.fullmatch(text):
+            return _by_id(service, int(picked.group(1)), text)
+        if text.isdigit():
+            return resolve_digits_as_title(service, text)
+        return service.resolve(text)
+
     async def transform(self, interaction: discord.Interaction, value: str, /) -> Movie:
         # The service resolves ids (what autocomplete sends), "Title (Year)" and plain titles; a miss
         # runs a fuzzy search for suggestions, so keep it off the event loop like autocomplete.

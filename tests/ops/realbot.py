@@ -71,7 +71,11 @@ class World:
 
 @asynccontextmanager
 async def running(service: Any, settings: Settings, **bot_options: Any):
-    async with simcord.run(create_bot(settings, service, **bot_options)) as env:
+    """The bot on simcord. ``simcord.Env`` directly (as simcord's own pytest fixture does), not
+    ``simcord.run``, so that an async fixture may start it and its teardown stop it."""
+    env = simcord.Env(create_bot(settings, service, **bot_options))
+    await env.start()
+    try:
         guild = env.create_guild("Cinema")
         channel = guild.create_text_channel("movies")
         mods = guild.create_role("Mods", permissions=discord.Permissions(manage_guild=True))
@@ -79,6 +83,10 @@ async def running(service: Any, settings: Settings, **bot_options: Any):
         bob = guild.add_member(env.create_user("bob"))
         admin = guild.add_member(env.create_user("carol"), roles=[mods])
         yield World(env, channel, alice, bob, admin)
+    finally:
+        await env.shutdown()
+    # Errors nobody looked at (through env.errors) fail the test, as simcord.run does on exit.
+    env._raise_errors_since(env._errors_acknowledged)
 
 
 def all_text(result: Any) -> str:
