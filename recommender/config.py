@@ -114,7 +114,9 @@ class Settings:
         return (self.movielens_mirror or GROUPLENS_BASE_URL).rstrip("/")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: Path | str | None = ".env") -> Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, dotenv: Path | str | None = ".env"
+    ) -> Settings:
         """Build settings from ``env`` (default: ``os.environ`` over the values of ``dotenv``).
 
         Values already in the environment win over ``.env``, as python-dotenv does by default.
@@ -131,7 +133,9 @@ class Settings:
         dataset = env.get("MOVIELENS_DATASET", "").strip() or "ml-latest-small"
         if dataset not in DATASETS:
             known = ", ".join(sorted(DATASETS))
-            raise ConfigError(f"MOVIELENS_DATASET={dataset!r} is not a MovieLens dataset I know; use one of {known}")
+            raise ConfigError(
+                f"MOVIELENS_DATASET={dataset!r} is not a MovieLens dataset I know; use one of {known}"
+            )
 
         mirror = env.get("MOVIELENS_MIRROR", "").strip() or None
         if mirror and not mirror.startswith(("http://", "https://", "file://")):
