@@ -16,7 +16,7 @@ from discord.ext import commands, tasks
 from bot import health, telemetry
 from bot.checks import Cooldowns, check_rate_limits
 from bot.errors import describe_error, send_ephemeral
-from bot.lifecycle import SHUTDOWN_MESSAGE, WORKER_GRACE, InFlight
+from bot.lifecycle import DRAIN_TIMEOUT, SHUTDOWN_MESSAGE, WORKER_GRACE, InFlight
 from recommender.config import Settings
 from recommender.errors import RetrainInProgress
 from recommender.types import DATASETS, RatingScale
@@ -276,7 +276,7 @@ class MovieBot(commands.Bot):
             log.warning("could not write the heartbeat file %s", self.heartbeat_path, exc_info=True)
 
     # -- shutdown -----------------------------------------------------------------------------
-    async def shutdown(self, *, drain_timeout: float = 25.0) -> None:
+    async def shutdown(self, *, drain_timeout: float = DRAIN_TIMEOUT) -> None:
         """Graceful stop: refuse new commands, end a training run, let interactions in flight
         finish, then close the gateway. Storage is closed by whoever opened it, after this."""
         if self.in_flight.draining and self.is_closed():

@@ -25,7 +25,7 @@ __all__ = ["SHUTDOWN_MESSAGE", "InFlight", "serve"]
 log = logging.getLogger(__name__)
 
 SHUTDOWN_MESSAGE = "I'm restarting right now and can't take new commands. Please try again in a minute."
-DRAIN_TIMEOUT = 25.0  # docker stop waits 10 s by default; compose.yaml gives stop_grace_period: 30s
+DRAIN_TIMEOUT = 25.0  # plus up to WORKER_GRACE for the trainer: inside compose.yaml's 45 s stop_grace_period
 WORKER_GRACE = 10.0
 
 Start = Callable[["MovieBot"], Awaitable[Any]]
