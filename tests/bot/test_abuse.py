@@ -115,3 +115,14 @@ async def test_ratings_and_forget_touch_only_the_invoker(simcord_env, world, fak
     assert world.other.id not in fake_service.ratings_by_user
     assert set(fake_service.ratings_by_user[world.member.id]) == {1, 2}
     assert [c for c in fake_service.calls if c[0] == "forget"] == [("forget", world.other.id)]
+
+
+def test_budget_settings_come_from_the_environment():
+    from recommender.config import ConfigError
+
+    settings = Settings.from_env({"USER_COMMANDS_PER_MINUTE": "5", "GUILD_COMMANDS_PER_MINUTE": "50"})
+    assert (settings.user_commands_per_minute, settings.guild_commands_per_minute) == (5, 50)
+    defaults = Settings.from_env({})
+    assert (defaults.user_commands_per_minute, defaults.guild_commands_per_minute) == (30, 120)
+    with pytest.raises(ConfigError, match="GUILD_COMMANDS_PER_MINUTE"):
+        Settings.from_env({"GUILD_COMMANDS_PER_MINUTE": "0"})

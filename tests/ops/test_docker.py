@@ -54,3 +54,14 @@ def test_dockerfile_matches_make_run_and_runs_as_non_root() -> None:
 def test_compose_uses_the_image_and_a_volume() -> None:
     compose = (ROOT / "compose.yaml").read_text()
     assert "moviebot-data:/data" in compose and "env_file: .env" in compose
+
+
+def test_healthcheck_and_stop_grace_match_the_bot() -> None:
+    """The image's health check is the bot's own, and compose waits long enough for a graceful stop."""
+    from bot.lifecycle import DRAIN_TIMEOUT, WORKER_GRACE
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r'HEALTHCHECK .*\n\s+CMD \["python", "-m", "bot\.health"\]', dockerfile)
+    assert "STOPSIGNAL SIGTERM" in dockerfile
+    grace = re.search(r"stop_grace_period: (\d+)s", (ROOT / "compose.yaml").read_text())
+    assert grace and int(grace.group(1)) >= DRAIN_TIMEOUT + WORKER_GRACE
