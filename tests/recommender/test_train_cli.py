@@ -28,7 +28,10 @@ from recommender.types import Movie
 pytestmark = pytest.mark.slow
 
 ROOT = Path(train.__file__).resolve().parent
-QUICK = ["--no-dotenv", "--max-users", "100", "--epochs", "2", "--param", "dim=8", "--param", "als_iters=2"]
+QUICK = [
+    "--no-dotenv", "--model", "mf", "--max-users", "100", "--epochs", "2",
+    "--param", "dim=8", "--param", "als_iters=2",
+]  # fmt: skip
 MEMBERS = {
     111_111_111_111_111_111: [(1, 5.0), (50, 4.0), (181, 5.0)],
     222_222_222_222_222_222: [(1, 1.0), (98, 2.0)],
@@ -251,7 +254,7 @@ def test_evaluate_delegates_to_evaluation(
     monkeypatch.setattr(evaluation, "format_table", lambda r: "THE TABLE")
     code = train.main(["--no-dotenv", "--evaluate", "random", "--seed", "4", "--dim", "16", "--json"])
     assert code == train.EXIT_OK
-    assert calls == [("ml-100k", "random", "mf", {"dim": 16}, 4)]
+    assert calls == [("ml-100k", "random", train.DEFAULT_FAMILY, {"dim": 16}, 4)]
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "THE TABLE"
     assert json.loads(lines[-1]) == result
@@ -292,3 +295,10 @@ def test_cli_choices_match_the_learning_modules() -> None:
     assert train.FAMILIES == training.FAMILIES
     assert train.PROTOCOLS == evaluation.PROTOCOLS
     assert set(train.PARAM_FLAGS) <= set(training.DEFAULT_PARAMS["mf"])
+
+
+def test_the_default_family_is_hybrid_and_it_is_servable() -> None:
+    from recommender import training
+
+    assert train.parse_args([]).model == train.DEFAULT_FAMILY == "hybrid"
+    assert train.DEFAULT_FAMILY in training.SERVABLE_FAMILIES
