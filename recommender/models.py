@@ -1,5 +1,8 @@
 """Keras model families (layers only: losses, fitting and export live in ``training.py``).
 
+The Keras families are mf, mlp, hybrid and classifier. The ``bpmf`` family has no model of its own:
+its factors are sampled in numpy (``bpmf.py``) and loaded into :func:`build_mf` as a container.
+
 Every model takes a dict of inputs ``{"user": int32 (batch,), "movie": int32 (batch,)}`` with dense
 indices (the id maps live next to the model), plus ``"features": float32 (batch, F)`` for ``hybrid``.
 The regression families output ``(batch, 1)`` on the rating scale (unclipped, so gradients never die

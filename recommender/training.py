@@ -1,4 +1,8 @@
-"""Fit the Keras model families, export them to numpy for serving, plot the loss curves.
+"""Fit the model families, export them to numpy for serving, plot the loss curves.
+
+mf, mlp, hybrid and classifier are Keras models trained here with Adam. bpmf is different: its
+factors are Gibbs-sampled in numpy (``recommender/bpmf.py``) and only *stored* in a Keras mf model,
+so that its export, parity check, saved ``model.keras`` and serving are exactly mf's.
 
 Runs in the trainer process (train.py / the retrain worker), never in the bot: it imports TensorFlow.
 Early stopping watches a validation slice carved from the *training* ratings only.
@@ -35,8 +39,10 @@ __all__ = [
     "train_model",
 ]
 
-FAMILIES = ("mf", "mlp", "hybrid", "classifier")
-SERVABLE_FAMILIES = ("mf", "hybrid")
+# bpmf is not a Keras-trained family: its factors are sampled in numpy (recommender/bpmf.py) and only
+# *stored* in a Keras mf model, so export, parity check and serving are the same as for mf.
+FAMILIES = ("mf", "mlp", "hybrid", "classifier", "bpmf")
+SERVABLE_FAMILIES = ("mf", "hybrid", "bpmf")
 PARITY_TOLERANCE = 1e-4
 RANK_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
@@ -55,6 +61,21 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "hybrid": {**_COMMON, "dim": 48, "l2": 0.12, "bias_l2": 0.05, "feature_l2": 0.005, "variant": "full"},
     "mlp": {**_COMMON, "dim": 32, "l2": 0.02, "hidden": "64,32", "dropout": 0.2, "lr": 0.002},
     "classifier": {**_COMMON, "dim": 32, "l2": 0.02, "hidden": "64,32", "dropout": 0.2, "lr": 0.002},
+    # Gibbs sampling has no epochs/lr/l2: priors are learned. sweeps/burn/sampler_dim/rank from the
+    # research recipe (chosen on u1's validation slice); fold_reg/fold_bias_reg are only the fold-in
+    # ridge strengths for members who rated after training (chosen on held-out users, see RESULTS.md).
+    "bpmf": {
+        "val_fraction": 0.05,
+        "content_reg": 1.0,
+        "rank_weight": "auto",
+        "sweeps": 120,
+        "burn": 30,
+        "sampler_dim": 10,
+        "rank": 32,
+        "beta0": 2.0,
+        "fold_reg": 0.05,
+        "fold_bias_reg": 0.05,
+    },
 }
 
 
@@ -235,11 +256,11 @@ def _weights(model, name: str) -> np.ndarray:  # type: ignore[no-untyped-def]
 
 def _export_arrays(model, family: str, p: dict[str, Any], enc: Encoded) -> tuple[np.ndarray, ...]:  # type: ignore[no-untyped-def]
     """``(P, b_u, Q, b_i)`` such that ``mu + b_u + b_i + P_u . Q_i`` is the model's output."""
-    nu, _ni, dim = len(enc.user_keys), len(enc.movie_ids), int(p["dim"])
+    nu, _ni, dim = len(enc.user_keys), len(enc.movie_ids), int(p.get("dim", p.get("rank", 0)))
     names = {layer.name for layer in model.layers}
     P = _weights(model, "user_embedding") if "user_embedding" in names else np.zeros((nu, dim))
     bu = _weights(model, "user_bias")[:, 0] if "user_bias" in names else np.zeros(nu)
-    if family == "mf":
+    if family in ("mf", "bpmf"):
         k = int(p.get("members", 1))
         if k == 1:
             return P, bu, _weights(model, "movie_embedding"), _weights(model, "movie_bias")[:, 0]
@@ -285,8 +306,8 @@ def _export(
         item_count=enc.counts.astype(np.int64),
         content=enc.content,
         content_weights=content_w,
-        reg=float(p["l2"]),
-        bias_reg=float(p["bias_l2"]),
+        reg=float(p["fold_reg"] if family == "bpmf" else p["l2"]),
+        bias_reg=float(p["fold_bias_reg"] if family == "bpmf" else p["bias_l2"]),
     )
     # Parity: the arrays must reproduce Keras on a sample, or serving would silently drift.
     rng = np.random.default_rng(seed)
@@ -345,27 +366,11 @@ def _choose_rank_weight(score_rows: Callable[[np.ndarray], np.ndarray], enc: Enc
     return float(best)
 
 
-# --- public API ---------------------------------------------------------------------------------
-
-
-def train_model(
-    ratings: pd.DataFrame,
-    movies: pd.DataFrame,
-    *,
-    scale: RatingScale,
-    family: str = "mf",
-    params: Mapping[str, Any] | None = None,
-    seed: int = 0,
-    on_epoch: Callable[[dict], None] | None = None,
-    version: str = "",
-) -> TrainResult:
-    """Fit one family, early-stopped on a validation slice of ``ratings``; export if servable."""
-    called_at = time.time()  # the ratings given are at least this fresh: the default trained_at
-    p = _params(family, params)
-    _configure_tf()
+def _fit_keras(family: str, p: dict[str, Any], enc: Encoded, scale: RatingScale, seed: int, on_epoch):  # type: ignore[no-untyped-def]
+    """Fit a Keras family with early stopping; ``(model, history, best val RMSE, best epoch)``."""
     import keras
 
-    enc = encode(ratings, movies, float(p["val_fraction"]), seed)
+    started = time.perf_counter()
     keras.utils.set_random_seed(seed)
     model = _build(family, p, enc, scale, seed)
     if family == "classifier":
@@ -387,7 +392,6 @@ def train_model(
     monitor = _make_monitor(
         model, family, scale, enc, x_val, enc.ratings[enc.val], epochs, int(p["patience"]), on_epoch
     )
-    started = time.perf_counter()
     fit = fitted.fit(
         x_fit,
         y[enc.fit],
@@ -409,11 +413,85 @@ def train_model(
 
         history["als_val_rmse"] = als_refine(model, enc, p, report)
         val_rmse = min([val_rmse, *history["als_val_rmse"]])
+    return model, history, val_rmse, monitor.best_epoch
+
+
+def _fit_bpmf(p: dict[str, Any], enc: Encoded, scale: RatingScale, seed: int, on_epoch):  # type: ignore[no-untyped-def]
+    """Gibbs-sample BPMF in numpy, then store the averaged factors in a Keras ``mf`` container.
+
+    The container makes the export, the parity check and the saved ``model.keras`` the same as mf's;
+    nothing is trained in Keras. History is per sweep; val RMSE is the running average's.
+    """
+    from recommender import models
+    from recommender.bpmf import sample_bpmf
+
+    fit, val = enc.fit, enc.val
+    res = sample_bpmf(
+        enc.users[fit],
+        enc.movies[fit],
+        enc.ratings[fit],
+        len(enc.user_keys),
+        len(enc.movie_ids),
+        global_mean=enc.global_mean,
+        sweeps=int(p["sweeps"]),
+        burn=int(p["burn"]),
+        dim=int(p["sampler_dim"]),
+        rank=int(p["rank"]),
+        beta0=float(p["beta0"]),
+        seed=seed,
+        clip=(scale.minimum, scale.maximum),
+        val=(enc.users[val], enc.movies[val], enc.ratings[val]) if val.size else None,
+        on_sweep=on_epoch,
+    )
+    model = models.build_mf(
+        len(enc.user_keys),
+        len(enc.movie_ids),
+        global_mean=enc.global_mean,
+        dim=int(p["rank"]),
+        l2=0.0,
+        bias_l2=0.0,
+    )
+    for name, values in (
+        ("user_embedding", res.user_factors),
+        ("movie_embedding", res.item_factors),
+        ("user_bias", res.user_bias[:, None]),
+        ("movie_bias", res.item_bias[:, None]),
+    ):
+        model.get_layer(name).set_weights([values.astype(np.float32)])
+    val_trace = res.history["val_rmse"]
+    return model, res.history, (val_trace[-1] if val_trace else math.nan), int(p["sweeps"])
+
+
+# --- public API ---------------------------------------------------------------------------------
+
+
+def train_model(
+    ratings: pd.DataFrame,
+    movies: pd.DataFrame,
+    *,
+    scale: RatingScale,
+    family: str = "mf",
+    params: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    on_epoch: Callable[[dict], None] | None = None,
+    version: str = "",
+) -> TrainResult:
+    """Fit one family, early-stopped on a validation slice of ``ratings``; export if servable."""
+    called_at = time.time()  # the ratings given are at least this fresh: the default trained_at
+    p = _params(family, params)
+    _configure_tf()
+    enc = encode(ratings, movies, float(p["val_fraction"]), seed)
+    started = time.perf_counter()
+    if family == "bpmf":
+        model, history, val_rmse, best_epoch = _fit_bpmf(p, enc, scale, seed, on_epoch)
+    else:
+        model, history, val_rmse, best_epoch = _fit_keras(family, p, enc, scale, seed, on_epoch)
     fit_seconds = time.perf_counter() - started
 
     serving, diff = None, None
     if family in SERVABLE_FAMILIES:
         serving, diff = _export(model, family, p, enc, scale, seed, version)
+    x_val = _inputs(family, enc, enc.users[enc.val], enc.movies[enc.val])
     val_pred = _keras_predict(model, family, scale, x_val) if enc.val.size else np.zeros(0)
     val_err = np.clip(val_pred, scale.minimum, scale.maximum) - enc.ratings[enc.val]
     result = TrainResult(
@@ -442,7 +520,7 @@ def train_model(
         "n_users": len(enc.user_keys),
         "n_movies": len(enc.movie_ids),
         "epochs_run": len(history.get("loss", [])),
-        "best_epoch": monitor.best_epoch,
+        "best_epoch": best_epoch,
         "export_max_abs_diff": diff,
         "rank_weight": float(rank_weight),
         "fit_seconds": fit_seconds,

@@ -19,6 +19,7 @@ TINY = {
     "hybrid": {**FAST, "l2": 0.01, "bias_l2": 0.001},
     "mlp": {**FAST, "l2": 1e-4, "hidden": "32", "dropout": 0.0, "lr": 0.01},
     "classifier": {**FAST, "l2": 1e-4, "hidden": "32", "dropout": 0.0, "lr": 0.01},
+    "bpmf": {"sweeps": 30, "burn": 10, "sampler_dim": 4, "rank": 8, "rank_weight": 0.0},
 }
 
 
