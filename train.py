@@ -36,7 +36,8 @@ from recommender.types import DATASETS
 log = logging.getLogger("train")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_PUBLISHED = 0, 1, 2, 3
-FAMILIES = ("mf", "mlp", "hybrid", "classifier")  # mirrors training.FAMILIES without importing TF for --help
+# mirrors training.FAMILIES without importing TF for --help
+FAMILIES = ("mf", "mlp", "hybrid", "classifier", "bpmf")
 # hybrid is mf plus movie features (genres, year, shrunk mean, log count) feeding the movie vector. It
 # beats plain mf on every benchmark here (ml-100k folds 0.904 vs 0.917; ml-latest-small 4.7-6.1% below
 # Surprise SVD vs 1.9-2.9%: benchmarks/RESULTS.md), exports to the same arrays, and serves the same way.
