@@ -118,9 +118,11 @@ async def test_in_flight_drain_waits_for_the_last_interaction():
 class _Bot:
     def __init__(self) -> None:
         self.shutdowns = 0
+        self.closed = asyncio.Event()
 
     async def shutdown(self, *, drain_timeout: float) -> None:
         self.shutdowns += 1
+        self.closed.set()
 
 
 async def test_serve_shuts_down_on_sigterm_and_returns_its_name():
@@ -132,7 +134,7 @@ async def test_serve_shuts_down_on_sigterm_and_returns_its_name():
 
     async def start(_bot) -> None:
         started.set()
-        await asyncio.sleep(3600)  # like bot.start(): runs until closed
+        await bot.closed.wait()  # like bot.start(): returns once the bot is closed
 
     task = asyncio.create_task(serve(bot, start))  # type: ignore[arg-type]
     await started.wait()
