@@ -19,6 +19,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     BOT_DATA_DIR=/data \
+    OPENBLAS_NUM_THREADS=1 \
     TF_CPP_MIN_LOG_LEVEL=2
 RUN groupadd --system --gid 10001 moviebot \
     && useradd --system --uid 10001 --gid moviebot --home-dir /app --shell /usr/sbin/nologin moviebot \

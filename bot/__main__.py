@@ -7,6 +7,13 @@ none), and only then the token check and the bot. ``--prepare-only`` stops after
 
 from __future__ import annotations
 
+import os
+
+# Serving is a matvec and a small solve per request: a second BLAS thread buys nothing, and on a busy
+# 2-core machine its spinning made a 500-rating fold-in ~30x slower (bench_serving). Set before numpy
+# loads; the training child sizes its own threads (recommender/worker.py).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import asyncio
 import gc
