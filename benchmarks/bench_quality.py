@@ -1,10 +1,10 @@
 """Model quality against real baselines on the offline MovieLens copies.
 
 Sections (all by default):
-  folds     ml-100k u1..u5 (mku.sh blocks), mf and hybrid vs Surprise SVD: RMSE per fold, fit seconds
+  folds     ml-100k u1..u5 (mku.sh blocks), mf, hybrid and bpmf vs Surprise SVD: RMSE per fold, fit seconds
   latest    ml-latest-small, random 90/10 with seeds 0..2: mf and hybrid vs Surprise SVD RMSE
   ranking   ml-100k leave-last-out: the served ranking vs popularity at NDCG@5, full table
-  families  ml-100k random seed 0: all four families next to the baselines
+  families  ml-100k random seed 0: all five families next to the baselines
 
     .venv/bin/python -m benchmarks.bench_quality [--section folds latest ranking families] [--data DIR]
 """
@@ -43,30 +43,30 @@ def _row(name: str, r: dict) -> str:
     )
 
 
+FOLD_FAMILIES = ("mf", "hybrid", "bpmf")
+
+
 def folds(data: Path, out: dict) -> None:
     from recommender.evaluation import run_evaluation
 
     ds = _load("ml-100k", data)
     runs = {}
-    for family in ("mf", "hybrid"):
+    for family in FOLD_FAMILIES:
         runs[family] = run_evaluation(ds, "ml100k-folds", family, None, 0, baselines=family == "mf")
     out["folds"] = runs
-    mf, hybrid = runs["mf"]["results"]["model"], runs["hybrid"]["results"]["model"]
-    svd = runs["mf"]["results"]["surprise_svd"]
-    print("\nml-100k u1..u5 (mku.sh blocks), mf (default) and hybrid vs Surprise SVD")
-    header = ("mf RMSE", "hybrid", "SVD RMSE", "mf fit s", "hyb fit s", "SVD fit s")
-    print(f"{'fold':<6}" + "".join(f"{h:>10}" for h in header))
-    rows = zip(mf["folds"], hybrid["folds"], svd["folds"], strict=True)
-    for i, (m, h, s) in enumerate(rows, 1):
-        print(
-            f"u{i:<5}{m['rmse']:>10.4f}{h['rmse']:>10.4f}{s['rmse']:>10.4f}"
-            f"{m['fit_seconds']:>10.1f}{h['fit_seconds']:>10.1f}{s['fit_seconds']:>10.1f}"
-        )
-    print(
-        f"{'mean':<6}{mf['rmse']:>10.4f}{hybrid['rmse']:>10.4f}{svd['rmse']:>10.4f}"
-        f"{mf['fit_seconds']:>10.1f}{hybrid['fit_seconds']:>10.1f}{svd['fit_seconds']:>10.1f}"
-    )
-    for name, r in (("mf", mf), ("hybrid", hybrid)):
+    models = {f: runs[f]["results"]["model"] for f in FOLD_FAMILIES}
+    columns = {**models, "SVD": runs["mf"]["results"]["surprise_svd"]}
+    print("\nml-100k u1..u5 (mku.sh blocks), mf, hybrid (default) and bpmf vs Surprise SVD")
+    header = [f"{n} RMSE" for n in columns] + [f"{n} fit s" for n in columns]
+    print(f"{'fold':<6}" + "".join(f"{h:>13}" for h in header))
+    for i in range(5):
+        rmse = "".join(f"{r['folds'][i]['rmse']:>13.4f}" for r in columns.values())
+        secs = "".join(f"{r['folds'][i]['fit_seconds']:>13.1f}" for r in columns.values())
+        print(f"u{i + 1:<5}{rmse}{secs}")
+    rmse = "".join(f"{r['rmse']:>13.4f}" for r in columns.values())
+    secs = "".join(f"{r['fit_seconds']:>13.1f}" for r in columns.values())
+    print(f"{'mean':<6}{rmse}{secs}")
+    for name, r in models.items():
         slowest = max(f["fit_seconds"] for f in r["folds"])
         verdict = "met" if r["rmse"] <= 0.905 else "NOT met"
         print(f"{name}: mean RMSE <= 0.905 {verdict}; slowest fold {slowest:.1f}s (target < 30 s)")
@@ -105,13 +105,16 @@ def ranking(data: Path, out: dict) -> None:
     res["results"]["model (rank_weight=0)"] = unblended["results"]["model"]
     hybrid = run_evaluation(ds, "leave-last-out", "hybrid", None, 0, baselines=False)
     res["results"]["hybrid (served)"] = hybrid["results"]["model"]
+    bpmf = run_evaluation(ds, "leave-last-out", "bpmf", None, 0, baselines=False)
+    res["results"]["bpmf (served)"] = bpmf["results"]["model"]
     out["ranking"] = res
     print(
         "\nml-100k leave-last-out (each user's 10 latest ratings), the ranking ServingModel.recommend serves"
     )
     print(format_table(res))
-    beat = res["results"]["model"]["ndcg@5"] > res["results"]["popularity"]["ndcg@5"]
-    print(f"served ranking beats popularity at NDCG@5: {beat}")
+    pop = res["results"]["popularity"]["ndcg@5"]
+    for name in ("model", "hybrid (served)", "bpmf (served)"):
+        print(f"{name} served ranking beats popularity at NDCG@5: {res['results'][name]['ndcg@5'] > pop}")
 
 
 def families(data: Path, out: dict) -> None:
@@ -119,7 +122,7 @@ def families(data: Path, out: dict) -> None:
 
     ds = _load("ml-100k", data)
     table: dict[str, dict] = {}
-    for family in ("mf", "mlp", "hybrid", "classifier"):
+    for family in ("mf", "mlp", "hybrid", "classifier", "bpmf"):
         res = run_evaluation(ds, "random", family, None, 0, baselines=family == "mf")
         table[family] = res["results"]["model"]
         if family == "mf":
