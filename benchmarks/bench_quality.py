@@ -2,7 +2,7 @@
 
 Sections (all by default):
   folds     ml-100k u1..u5 (mku.sh blocks), mf, hybrid and bpmf vs Surprise SVD: RMSE per fold, fit seconds
-  latest    ml-latest-small, random 90/10 with seeds 0..2: mf and hybrid vs Surprise SVD RMSE
+  latest    ml-latest-small, random 90/10 with seeds 0..2: mf, hybrid and bpmf vs Surprise SVD RMSE
   ranking   ml-100k leave-last-out: the served ranking vs popularity at NDCG@5, full table
   families  ml-100k random seed 0: all five families next to the baselines
 
@@ -76,10 +76,10 @@ def latest(data: Path, out: dict) -> None:
     from recommender.evaluation import run_evaluation
 
     ds = _load("ml-latest-small", data)
-    print("\nml-latest-small random 90/10, mf (default) and hybrid vs Surprise SVD on the same splits")
+    print("\nml-latest-small random 90/10, mf, hybrid (default) and bpmf vs Surprise SVD on the same splits")
     print(f"{'family':<8}{'seed':<6}{'RMSE':>10}{'SVD RMSE':>10}{'gain':>8}{'fit s':>8}")
     out["latest"] = {}
-    for family in ("mf", "hybrid"):
+    for family in ("mf", "hybrid", "bpmf"):
         gains = []
         for seed in (0, 1, 2):
             res = run_evaluation(ds, "random", family, None, seed)
