@@ -433,6 +433,15 @@ class Storage:
         )
         return [_rating(r) for r in rows]
 
+    async def ratings_fingerprint(self, user_id: int) -> tuple[int, float | None]:
+        """``(count, newest rated_at)`` of a member's ratings: a cheap check that a cached list of
+        them is still current (every upsert stamps ``rated_at``; every delete changes the count)."""
+        rows = await self._read(
+            "SELECT count(*), max(rated_at) FROM ratings WHERE user_id = ?", (int(user_id),)
+        )
+        count, newest = rows[0]
+        return int(count), None if newest is None else float(newest)
+
     async def delete_user(self, user_id: int) -> int:
         """Forget every rating of one member; returns how many were deleted."""
         rows = await self._write("DELETE FROM ratings WHERE user_id = ? RETURNING movie_id", (int(user_id),))

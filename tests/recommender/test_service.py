@@ -554,3 +554,59 @@ async def test_retrain_through_the_real_worker_process(tmp_path: Path, storage):
     assert events == ["start", "epoch", "done"]
     assert service.model_version == "v2"
     assert (await storage.model_versions())[0]["version"] == "v2"
+
+
+async def test_ratings_cache_never_serves_a_stale_list(service, storage, monkeypatch):
+    """Ratings are kept in memory between requests, but a rating always shows up at once, even when
+    it lands while another request is still reading the old list from the database."""
+    await service.rate(BOB, CLUSTER_B[0], 5.0, 1)
+    first = await service.recommend(BOB, k=3)  # reads and caches BOB's one rating
+    assert first.path is ServingPath.FOLD_IN
+
+    real_read = storage.user_ratings
+    reading, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_read(user_id):
+        rows = await real_read(user_id)  # the list as it was before the write below
+        reading.set()
+        await release.wait()
+        return rows
+
+    await service.rate(BOB, CLUSTER_B[1], 5.0, 1)  # drops the cache, so the next read hits storage
+    monkeypatch.setattr(storage, "user_ratings", slow_read)
+    in_flight = asyncio.create_task(service.recommend(BOB, k=3))
+    await reading.wait()
+    monkeypatch.setattr(storage, "user_ratings", real_read)
+    await service.rate(BOB, CLUSTER_B[2], 5.0, 1)  # lands while the old list is being read
+    release.set()
+    await in_flight
+
+    rated = {r.movie_id for _, r in await service.ratings(BOB)}
+    assert rated == set(CLUSTER_B[:3])
+    recs = await service.recommend(BOB, k=5)
+    assert not {p.movie.movie_id for p in recs.picks} & rated
+    assert recs.explanation == "based on your 3 ratings (learned just now)"
+    assert (await service.forget(BOB)) == 3
+    assert await service.ratings(BOB) == []
+
+
+async def test_repeat_requests_reuse_the_ratings_list_until_it_changes(service, storage, monkeypatch):
+    for movie_id in CLUSTER_B[:3]:
+        await service.rate(BOB, movie_id, 5.0, 1)
+    reads = 0
+    real_read = storage.user_ratings
+
+    async def counting_read(user_id):
+        nonlocal reads
+        reads += 1
+        return await real_read(user_id)
+
+    monkeypatch.setattr(storage, "user_ratings", counting_read)
+    for _ in range(3):
+        await service.recommend(BOB)
+        await service.predict(BOB, CLUSTER_A[0])
+    assert reads == 1  # read once, then checked against the database's fingerprint only
+    await storage.upsert_rating(BOB, CLUSTER_B[3], 4.0, 1)  # a write that bypasses the service
+    recs = await service.recommend(BOB)
+    assert reads == 2 and CLUSTER_B[3] not in {p.movie.movie_id for p in recs.picks}
+    assert recs.explanation == "based on your 4 ratings (learned just now)"
