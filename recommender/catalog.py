@@ -56,6 +56,13 @@ SPARSE_MATCHES = 500  # fewer prefix matches than this: bisect; more: scan in po
 POPULARITY_WEIGHT = 6.0  # points (of 100) the most popular movie gains in the fuzzy tier
 
 
+#: rapidfuzz token_sort_ratio (0-100) a title needs to be offered as a "did you mean" suggestion;
+#: WRatio was too generous here ("zzzz qqqq" -> "I.Q.", "The City of Lost Children" for a LOTR typo)
+SUGGEST_CUTOFF = 60
+#: suggestions scoring this far below the best one are dropped as noise
+SUGGEST_MARGIN = 10
+
+
 def fold(text: str) -> str:
     """Lower-case, accent-free, punctuation-free form of ``text`` used for every comparison."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -420,5 +427,40 @@ class Catalog:
             return self._movies[hits[0]]
         if len(hits) > 1:
             raise UnknownMovie(raw, [self._movies[i] for i in sorted(hits)[:5]])  # most popular first
-        suggestions = self.search(raw, limit=5) if raw else []
-        raise UnknownMovie(raw, [self.get(m.movie_id) or m for m in suggestions])
+        raise UnknownMovie(raw, self.suggest(raw))
+
+    def suggest(self, text: str, limit: int = 5) -> list[Movie]:
+        """ "Did you mean" titles for text that matched nothing exactly.
+
+        ``search`` wants every typed word to match (right for autocomplete), so "star warz episode 9"
+        finds nothing there; then whole-title similarity (rapidfuzz token_sort_ratio over the folded
+        titles) offers the closest ones, popular first among equals. Only runs on the error path.
+        """
+        raw = (text or "").strip()[:MAX_QUERY]
+        _, key, _ = _parse(raw, allow_year=True)
+        if not key:  # nothing searchable (punctuation, control characters): no guesses
+            return []
+        found = [self.get(m.movie_id) or m for m in self.search(raw, limit=limit)]
+        if not found:
+            have: set[int] = set()
+            scored = process.extract(
+                key, self._keys, scorer=fuzz.token_sort_ratio, limit=limit * 4, score_cutoff=SUGGEST_CUTOFF
+            )
+            best = max((hit[1] for hit in scored), default=0.0)
+            close = [hit for hit in scored if hit[1] >= best - SUGGEST_MARGIN]
+            # ties in score go to the more popular movie (lower index: the catalog is popular-first)
+            for _, _, i in sorted(close, key=lambda hit: (-round(hit[1]), hit[2])):
+                if self._movies[i].movie_id not in have:
+                    found.append(self._movies[i])
+                    have.add(self._movies[i].movie_id)
+                if len(found) == limit:
+                    break
+        if not found:
+            # Extra words the title lacks ("star warz episode 9" for "Star Wars"): drop them from the
+            # end until the word search finds something.
+            words = raw.split()
+            for n in range(min(len(words), 8) - 1, 0, -1):
+                found = [self.get(m.movie_id) or m for m in self.search(" ".join(words[:n]), limit=limit)]
+                if found:
+                    break
+        return found

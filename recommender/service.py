@@ -210,7 +210,9 @@ class RecommenderService:
                 log.warning(
                     "the movie catalog in %s is empty; run `python -m bot --prepare-only`", settings.db_path
                 )
-            catalog = await asyncio.to_thread(Catalog, movies, {m: p[2] for m, p in popularity.items()})
+            # Autocomplete ranks near-ties by how well known a movie is (its rating count), not by
+            # how well rated: "star" should offer Star Wars before an obscure, highly rated film.
+            catalog = await asyncio.to_thread(Catalog, movies, {m: p[0] for m, p in popularity.items()})
             if worker is None:
                 worker = _default_worker(settings)
             service = cls(

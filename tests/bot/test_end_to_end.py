@@ -91,5 +91,8 @@ async def test_rate_retrain_recommend_cycle(settings):
             bot.cooldowns.reset()  # a minute passes: /rate allows 10 per minute (real-time buckets)
             extra = await member.slash(channel, "rate", movie="Empire Strikes Back, The (1980)", stars=4.0)
             assert "4.0★" in extra.response.content, extra.response.content
+            missing = await member.slash(channel, "rate", movie="Star Warz Episode 9", stars=4.0)
+            assert missing.ephemeral and "Did you mean: Star Wars (1977)" in missing.response.content
+            assert [type(e.__cause__).__name__ for e in env.errors] == ["UnknownMovie"]  # handled, expected
             folded = await member.slash(channel, "recommend")
             assert "folded into the model just now" in folded.response.embeds[0].footer.text

@@ -212,6 +212,22 @@ def test_real_movielens_titles(movielens_dir: Path, tmp_path: Path) -> None:
     assert catalog.resolve("Amelie (2001)").movie_id == 4973
     assert all(len(m.display) <= MAX_DISPLAY for q in ("", "the", "a", "love") for m in catalog.search(q))
 
+    # "Did you mean": words that appear in no title ("episode 9", "fellowship" misspelt) still get
+    # the closest whole titles; gibberish and control characters get no guesses at all.
+    def suggested(text: str) -> list[str]:
+        with pytest.raises(UnknownMovie) as info:
+            catalog.resolve(text)
+        return [m.display for m in info.value.suggestions]
+
+    assert suggested("Star Warz Episode 9")[0] == "Star Wars: Episode IV - A New Hope (1977)"
+    assert suggested("lord of the rigns fellowship") == [
+        "The Lord of the Rings: The Fellowship of the Ring (2001)"
+    ]
+    assert suggested("termnator 2 judgment") == ["Terminator 2: Judgment Day (1991)"]
+    assert suggested("matrx reloded") == ["The Matrix Reloaded (2003)"]
+    assert suggested("zzzz qqqq") == suggested("asdfgh") == suggested("\x00\x01") == []
+    assert suggested("amelie from montmartre")[0] == "Amelie (Le Fabuleux destin d'Amélie Poulain) (2001)"
+
 
 @settings(max_examples=300, deadline=None)
 @given(query=st.text(max_size=300), limit=st.integers(min_value=-5, max_value=60))
