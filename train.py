@@ -32,6 +32,7 @@ import pandas as pd
 from recommender.config import ConfigError, Settings
 from recommender.registry import DEFAULT_KEEP, DEFAULT_TOLERANCE, METRICS, Registry
 from recommender.types import DATASETS
+from recommender.worker import failure_event
 
 log = logging.getLogger("train")
 
@@ -537,17 +538,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
 
 def _run(args: argparse.Namespace, reporter: Reporter, *, stdout: TextIO) -> int:
     def failed(reason: str, code: int) -> int:
-        reporter.emit(
-            {
-                "event": "done",
-                "ok": False,
-                "published": False,
-                "version": None,
-                "reason": reason,
-                "metrics": {},
-                "plot": None,
-            }
-        )
+        reporter.emit(failure_event(reason))
         if reporter.out is None:
             print(f"train.py: {reason}", file=sys.stderr)
         return code

@@ -27,7 +27,7 @@ from typing import Any
 from recommender.config import Settings
 from recommender.errors import RetrainInProgress
 
-__all__ = ["TRAIN_SCRIPT", "TrainingWorker", "child_env"]
+__all__ = ["TRAIN_SCRIPT", "TrainingWorker", "child_env", "failure_event"]
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,8 @@ def _usable_cpus() -> int:
     return os.cpu_count() or 1  # pragma: no cover - macOS / Windows
 
 
-def _failure(reason: str) -> dict[str, Any]:
-    """A ``done`` event for a run that never produced one itself."""
+def failure_event(reason: str) -> dict[str, Any]:
+    """The ``done`` event of a failed run: emitted by train.py, or made here for a child that died."""
     return {
         "event": "done",
         "ok": False,
@@ -182,7 +182,7 @@ class TrainingWorker:
                 )
             except OSError as exc:
                 log.error("could not start training: %s", exc)
-                final = _failure(f"could not start training ({exc}); the serving model is unchanged")
+                final = failure_event(f"could not start training ({exc}); the serving model is unchanged")
                 final.update(exit_code=None, seconds=round(time.monotonic() - started, 3))
                 if on_progress is not None:
                     await self._call(on_progress, final)
@@ -207,7 +207,7 @@ class TrainingWorker:
             code = proc.returncode
             if final is None:
                 reason = "was stopped" if self._stopping else _describe_exit(code)
-                final = _failure(f"the training process {reason}; the serving model is unchanged")
+                final = failure_event(f"the training process {reason}; the serving model is unchanged")
                 final["stderr"] = "\n".join(stderr_tail)
                 if on_progress is not None:
                     await self._call(on_progress, final)
