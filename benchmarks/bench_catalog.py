@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from recommender.catalog import MAX_DISPLAY, Catalog
-from recommender.types import Movie
+from recommender.core.types import Movie
+from recommender.serving.catalog import MAX_DISPLAY, Catalog
 
 COMMON = (
     "the of and a in to love night man day house war girl life dark city king time last blood death "

@@ -47,7 +47,7 @@ class Scores:
         self.n += len(actual)
 
     def add_ndcg(self, ranked: list[int], relevant: set[int], k: int = 5) -> None:
-        from recommender.evaluation import ndcg_at_k  # the definition train.py --evaluate reports
+        from recommender.evaluation.metrics import ndcg_at_k  # the definition train.py --evaluate reports
 
         if not relevant:
             return
@@ -102,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
-    from recommender.datasets import load_movielens
-    from recommender.popularity import bayesian_popularity
-    from recommender.training import DEFAULT_PARAMS, train_model
+    from recommender.data.movielens import load_movielens
+    from recommender.data.popularity import bayesian_popularity
+    from recommender.families.training import DEFAULT_PARAMS, train_model
 
     local = args.data / "ml-100k"
     if not (local / "u.data").is_file():

@@ -31,9 +31,9 @@ from pathlib import Path
 from bot import render
 from bot.__main__ import prepare_catalog
 from bot.transformers import search_choices
-from recommender.config import Settings
-from recommender.service import RecommenderService
-from recommender.worker import TrainingWorker
+from recommender.core.config import Settings
+from recommender.pipeline.worker import TrainingWorker
+from recommender.serving.service import RecommenderService
 
 ROOT = Path(__file__).resolve().parents[1]
 TICK = 0.010

@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from benchmarks.bench_coldstart import FIRST_N as COLD_N
     from benchmarks.bench_coldstart import MIN_REST, default_data_dir
-    from recommender.datasets import load_movielens
-    from recommender.evaluation import ndcg_at_k
-    from recommender.training import train_model
+    from recommender.data.movielens import load_movielens
+    from recommender.evaluation.metrics import ndcg_at_k
+    from recommender.families.training import train_model
 
     assert COLD_N == FIRST_N
     data_dir = args.data or default_data_dir()

@@ -1,4 +1,4 @@
-"""Peak memory and time of loading an ml-25m-sized ``ratings.csv`` with recommender.datasets.
+"""Peak memory and time of loading an ml-25m-sized ``ratings.csv`` with recommender.data.movielens.
 
 Generates a synthetic ml-25m-style folder (``ratings.csv`` of ``--rows`` rows, a small
 ``movies.csv``) in a temporary directory, then loads it in a fresh subprocess so that the peak RSS
@@ -69,7 +69,7 @@ def _child(folder: Path, mode: str, strict: bool) -> None:
 
     import pandas as pd
 
-    from recommender.datasets import load_movielens
+    from recommender.data.movielens import load_movielens
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
@@ -152,9 +152,12 @@ def main(argv: list[str] | None = None) -> None:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    names = {"loader": "recommender.datasets (chunked, compact)", "naive": "pd.read_csv, default dtypes"}
+    names = {
+        "loader": "recommender.data.movielens (chunked, compact)",
+        "naive": "pd.read_csv, default dtypes",
+    }
     if results[0]["strict"]:
-        names["loader"] = "recommender.datasets (all checks)"
+        names["loader"] = "recommender.data.movielens (all checks)"
     print()
     mib = 2**20
     row = "| {:<40} | {:>12} | {:>7} | {:>12} | {:>9} | {:>9} | {}"

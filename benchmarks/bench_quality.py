@@ -28,14 +28,14 @@ SECTIONS = ("folds", "latest", "ranking", "families")
 
 
 def _load(name: str, data: Path):  # type: ignore[no-untyped-def]
-    from recommender.datasets import load_movielens
+    from recommender.data.movielens import load_movielens
 
     cache = Path(tempfile.gettempdir()) / "bench_quality_cache"
     return load_movielens(name, cache_dir=cache, local_path=data / name, progress=False)
 
 
 def _row(name: str, r: dict) -> str:
-    from recommender.evaluation import _fmt
+    from recommender.pipeline.evaluate import _fmt
 
     return (
         f"{name:<22}{_fmt(r['rmse']):>8}{_fmt(r['mae']):>8}{_fmt(r['ndcg@5']):>8}"
@@ -47,7 +47,7 @@ FOLD_FAMILIES = ("mf", "hybrid", "bpmf")
 
 
 def folds(data: Path, out: dict) -> None:
-    from recommender.evaluation import run_evaluation
+    from recommender.pipeline.evaluate import run_evaluation
 
     ds = _load("ml-100k", data)
     runs = {}
@@ -73,7 +73,7 @@ def folds(data: Path, out: dict) -> None:
 
 
 def latest(data: Path, out: dict) -> None:
-    from recommender.evaluation import run_evaluation
+    from recommender.pipeline.evaluate import run_evaluation
 
     ds = _load("ml-latest-small", data)
     print("\nml-latest-small random 90/10, mf, hybrid (default) and bpmf vs Surprise SVD on the same splits")
@@ -97,7 +97,7 @@ def latest(data: Path, out: dict) -> None:
 
 
 def ranking(data: Path, out: dict) -> None:
-    from recommender.evaluation import format_table, run_evaluation
+    from recommender.pipeline.evaluate import format_table, run_evaluation
 
     ds = _load("ml-100k", data)
     res = run_evaluation(ds, "leave-last-out", "mf", None, 0)
@@ -118,7 +118,7 @@ def ranking(data: Path, out: dict) -> None:
 
 
 def families(data: Path, out: dict) -> None:
-    from recommender.evaluation import run_evaluation
+    from recommender.pipeline.evaluate import run_evaluation
 
     ds = _load("ml-100k", data)
     table: dict[str, dict] = {}

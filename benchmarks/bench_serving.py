@@ -30,12 +30,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
-from recommender.config import Settings
-from recommender.registry import Registry
-from recommender.scoring import ContentFeatures, ServingModel, member_key
-from recommender.service import RecommenderService, ServingPath
-from recommender.storage import Storage
-from recommender.types import DATASETS, Movie
+from recommender.core.config import Settings
+from recommender.core.types import DATASETS, Movie, member_key
+from recommender.features.content import ContentFeatures
+from recommender.persistence.registry import Registry
+from recommender.persistence.storage import Storage
+from recommender.scoring.model import ServingModel
+from recommender.serving.service import RecommenderService, ServingPath
 
 GENRES = (
     "Action Adventure Animation Children Comedy Crime Documentary Drama Fantasy Film-Noir Horror "

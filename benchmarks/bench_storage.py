@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recommender.storage import Storage, read_member_ratings
-from recommender.types import Movie
+from recommender.core.types import Movie
+from recommender.persistence.storage import Storage, read_member_ratings
 
 
 async def _run(path: Path, n: int, tasks: int, n_movies: int, synchronous: str) -> tuple[float, np.ndarray]:

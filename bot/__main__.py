@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from recommender.config import ConfigError, Secret, Settings
+from recommender.core.config import ConfigError, Secret, Settings
 
 if TYPE_CHECKING:
     from bot.client import MovieBot
@@ -90,10 +90,10 @@ def _say(message: str) -> None:
 
 async def prepare_catalog(settings: Settings) -> int:
     """Dataset -> SQLite catalog with Bayesian popularity, unless already loaded. Returns its size."""
-    from recommender.datasets import load_from_settings
-    from recommender.popularity import bayesian_popularity
-    from recommender.storage import Storage
-    from recommender.types import Movie
+    from recommender.core.types import Movie
+    from recommender.data.movielens import load_from_settings
+    from recommender.data.popularity import bayesian_popularity
+    from recommender.persistence.storage import Storage
 
     _say(f"Loading the {settings.movielens_dataset} dataset…")
     data = await asyncio.to_thread(load_from_settings, settings, progress=True)
@@ -161,7 +161,7 @@ async def run(
     replaces the service's default TrainingWorker and ``first_model=False`` skips training a first
     model (both for tests).
     """
-    from recommender.service import RecommenderService
+    from recommender.serving.service import RecommenderService
 
     await prepare_catalog(settings)
     async with await RecommenderService.open(settings, worker=worker) as service:
@@ -213,8 +213,8 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None, *
     except KeyboardInterrupt:
         return EXIT_OK
     except Exception as exc:
-        from recommender.datasets import DatasetError
-        from recommender.storage import StorageError
+        from recommender.data.movielens import DatasetError
+        from recommender.persistence.storage import StorageError
 
         if isinstance(exc, DatasetError | StorageError):
             _say(f"Can't prepare the bot: {exc}")

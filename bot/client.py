@@ -17,9 +17,9 @@ from bot import health, telemetry
 from bot.checks import Cooldowns, check_rate_limits
 from bot.errors import describe_error, send_ephemeral
 from bot.lifecycle import DRAIN_TIMEOUT, SHUTDOWN_MESSAGE, WORKER_GRACE, InFlight
-from recommender.config import Settings
-from recommender.errors import RetrainInProgress
-from recommender.types import DATASETS, RatingScale
+from recommender.core.config import Settings
+from recommender.core.errors import RetrainInProgress
+from recommender.core.types import DATASETS, RatingScale
 
 __all__ = ["COGS", "MovieBot", "MovieTree", "Retrainer", "create_bot"]
 

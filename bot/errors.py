@@ -12,7 +12,7 @@ import logging
 import discord
 from discord import app_commands
 
-from recommender.errors import RecommenderError
+from recommender.core.errors import RecommenderError
 
 __all__ = ["GENERIC_APOLOGY", "AdminOnly", "GuildBusy", "describe_error", "send_ephemeral", "unwrap"]
 

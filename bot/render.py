@@ -9,7 +9,7 @@ from typing import Any
 
 import discord
 
-from recommender.types import Movie
+from recommender.core.types import Movie
 
 __all__ = [
     "PATH_LABELS",

@@ -11,8 +11,8 @@ import discord
 from discord import app_commands
 
 from bot import telemetry
-from recommender.errors import UnknownMovie
-from recommender.types import Movie
+from recommender.core.errors import UnknownMovie
+from recommender.core.types import Movie
 
 __all__ = ["ID_PREFIX", "MAX_CHOICES", "MovieTransformer", "choice_value", "movie_choices", "search_choices"]
 

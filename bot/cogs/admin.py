@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot import render
 from bot.checks import admin_only
 from bot.client import MovieBot
-from recommender.errors import RetrainInProgress
+from recommender.core.errors import RetrainInProgress
 
 log = logging.getLogger(__name__)
 

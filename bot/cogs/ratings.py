@@ -15,7 +15,7 @@ from bot.client import MovieBot
 from bot.errors import GENERIC_APOLOGY, describe_error
 from bot.lifecycle import SHUTDOWN_MESSAGE
 from bot.transformers import MovieTransformer
-from recommender.types import Movie
+from recommender.core.types import Movie
 
 log = logging.getLogger(__name__)
 

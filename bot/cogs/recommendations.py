@@ -12,7 +12,7 @@ from bot import render, telemetry
 from bot.checks import per_user_cooldown
 from bot.client import MovieBot
 from bot.transformers import MovieTransformer
-from recommender.types import Movie
+from recommender.core.types import Movie
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import discord
 import pytest
 
 from bot.client import MovieBot, create_bot
-from recommender.config import Settings
+from recommender.core.config import Settings
 from tests.bot.fakes import FakeService
 
 

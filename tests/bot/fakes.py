@@ -1,7 +1,7 @@
 """A small in-memory RecommenderService for driving the bot without data files or TensorFlow.
 
 It follows the contract in docs/INTERFACES.md and returns the real result types of
-``recommender.service``, so the cogs see exactly what the real service gives them. It records the
+``recommender.serving.service``, so the cogs see exactly what the real service gives them. It records the
 calls it receives so tests can check that the bot passed the right values through.
 """
 
@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from recommender.errors import InvalidStars, RetrainInProgress, UnknownMovie
-from recommender.service import (
+from recommender.core.errors import InvalidStars, RetrainInProgress, UnknownMovie
+from recommender.core.types import DATASETS, Movie, RatingScale
+from recommender.serving.service import (
     Pick,
     Prediction,
     RatingResult,
@@ -22,7 +23,6 @@ from recommender.service import (
     ServiceStats,
     ServingPath,
 )
-from recommender.types import DATASETS, Movie, RatingScale
 
 MOVIES = [
     Movie(1, "Toy Story", 1995, ("Animation", "Comedy")),

@@ -9,7 +9,7 @@ from discord import app_commands
 
 from bot.client import create_bot
 from bot.errors import unwrap
-from recommender.config import Settings
+from recommender.core.config import Settings
 
 
 def handled(env) -> list[str]:
@@ -118,7 +118,7 @@ async def test_ratings_and_forget_touch_only_the_invoker(simcord_env, world, fak
 
 
 def test_budget_settings_come_from_the_environment():
-    from recommender.config import ConfigError
+    from recommender.core.config import ConfigError
 
     settings = Settings.from_env({"USER_COMMANDS_PER_MINUTE": "5", "GUILD_COMMANDS_PER_MINUTE": "50"})
     assert (settings.user_commands_per_minute, settings.guild_commands_per_minute) == (5, 50)

@@ -10,7 +10,7 @@ from simcord import SetupError
 
 from bot.client import create_bot
 from bot.errors import unwrap
-from recommender.config import Settings
+from recommender.core.config import Settings
 
 
 def command(env, name: str):
@@ -198,7 +198,7 @@ async def test_every_command_is_acknowledged_before_the_service_is_asked(simcord
 
 
 async def test_a_failing_retrain_reaches_the_admin_privately(simcord_env, world, fake_service):
-    from recommender.errors import RecommenderError
+    from recommender.core.errors import RecommenderError
 
     async def broken() -> None:
         raise RecommenderError("Retraining isn't set up on this bot.")

@@ -7,7 +7,7 @@ import importlib
 from discord import app_commands
 
 from bot.client import COGS, create_bot
-from recommender.config import Settings
+from recommender.core.config import Settings
 from tests.bot.fakes import FakeService
 
 EXPECTED = {"rate", "recommend", "predict", "similar", "ratings", "forget", "retrain", "stats"}

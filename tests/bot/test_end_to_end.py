@@ -13,9 +13,9 @@ import simcord
 
 import bot.__main__ as cli
 from bot.client import create_bot
-from recommender.config import Settings
-from recommender.service import RecommenderService
-from recommender.worker import TrainingWorker
+from recommender.core.config import Settings
+from recommender.pipeline.worker import TrainingWorker
+from recommender.serving.service import RecommenderService
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import bot.__main__ as cli
-from recommender.config import Secret, Settings
+from recommender.core.config import Secret, Settings
 from tests.bot.fakes import FakeService
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def prepared(monkeypatch, tmp_path):
         return service
 
     monkeypatch.setattr(cli, "prepare_catalog", prepare_catalog)
-    monkeypatch.setattr("recommender.service.RecommenderService.open", open_service)
+    monkeypatch.setattr("recommender.serving.service.RecommenderService.open", open_service)
     return steps, service, {"BOT_DATA_DIR": str(tmp_path)}
 
 
@@ -103,7 +103,7 @@ def test_the_token_never_reaches_a_log_line():
 
 
 async def test_prepare_catalog_loads_ml100k_once(movielens_dir, tmp_path, capsys):
-    from recommender.storage import Storage
+    from recommender.persistence.storage import Storage
 
     settings = Settings(
         data_dir=tmp_path, movielens_dataset="ml-100k", movielens_path=movielens_dir / "ml-100k"

@@ -73,7 +73,7 @@ async def test_stars_option_carries_the_dataset_scale(simcord_env, world):
 
 @pytest.fixture
 def whole_star_settings(tmp_path):
-    from recommender.config import Settings
+    from recommender.core.config import Settings
 
     return Settings(data_dir=tmp_path, movielens_dataset="ml-100k")
 
@@ -82,7 +82,7 @@ async def test_stars_option_follows_a_whole_star_dataset(whole_star_settings, fa
     import simcord
 
     from bot.client import create_bot
-    from recommender.types import DATASETS
+    from recommender.core.types import DATASETS
 
     fake_service.scale = DATASETS["ml-100k"].scale
     async with simcord.run(create_bot(whole_star_settings, fake_service)) as env:
@@ -259,7 +259,7 @@ async def test_every_interaction_logs_one_structured_line(simcord_env, world, fa
 async def test_forget_when_the_database_refuses_says_so_and_keeps_the_ratings(
     simcord_env, world, fake_service, caplog
 ):
-    from recommender.errors import StorageUnavailable
+    from recommender.core.errors import StorageUnavailable
 
     await world.member.slash(world.channel, "rate", movie="id:1", stars=4.0)
     prompt = await world.member.slash(world.channel, "forget")

@@ -7,7 +7,7 @@ import logging
 from collections import Counter
 
 from bot import telemetry
-from recommender.errors import StorageUnavailable
+from recommender.core.errors import StorageUnavailable
 
 
 def lines(caplog, level: int = logging.INFO) -> list[dict]:

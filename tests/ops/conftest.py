@@ -174,7 +174,7 @@ def children_of(pid: int) -> list[tuple[int, str]]:
 
 
 def training_children(pid: int) -> list[int]:
-    return [child for child, cmd in children_of(pid) if "train.py" in cmd]
+    return [child for child, cmd in children_of(pid) if "-m recommender.pipeline" in cmd]
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ import simcord
 
 from bot.client import create_bot
 from bot.errors import unwrap
-from recommender.catalog import Catalog
-from recommender.config import Settings
-from recommender.registry import Registry
-from recommender.service import RecommenderService
-from recommender.storage import Storage
-from recommender.types import DATASETS
+from recommender.core.config import Settings
+from recommender.core.types import DATASETS
+from recommender.persistence.registry import Registry
+from recommender.persistence.storage import Storage
+from recommender.serving.catalog import Catalog
+from recommender.serving.service import RecommenderService
 
 
 def settings_for(data_dir: Path, **overrides: Any) -> Settings:

@@ -26,7 +26,7 @@ import discord
 import simcord
 
 import bot.__main__ as cli
-from recommender.config import Settings
+from recommender.core.config import Settings
 
 MEMBERS = ("alice", "bob", "dave", "erin", "frank")
 ADMIN = "carol"
@@ -111,7 +111,7 @@ def main() -> int:
     parser.add_argument("--worker-args", default="", help="train.py arguments for every retrain")
     parser.add_argument("--first-model", action="store_true", help="train a first model if none")
     args = parser.parse_args()
-    from recommender.worker import TrainingWorker
+    from recommender.pipeline.worker import TrainingWorker
 
     settings = Settings.from_env(dotenv=None)
     worker = TrainingWorker(settings, args=shlex.split(args.worker_args), threads=1, grace=5.0)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from bot.errors import describe_error
 from bot.transformers import MovieTransformer
-from recommender.errors import UnknownMovie
+from recommender.core.errors import UnknownMovie
 from tests.ops.realbot import World, all_text, dump, is_private, real_service, running, settings_for
 
 SQL = ["'; DROP TABLE ratings; --", '" OR 1=1 --', "%", "_", "\\", "Robert'); DELETE FROM movies;--"]

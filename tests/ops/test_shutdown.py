@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from recommender.storage import read_member_ratings
+from recommender.persistence.storage import read_member_ratings
 from tests.ops.conftest import ROOT, training_children
 from tests.ops.simbot import MEMBERS
 

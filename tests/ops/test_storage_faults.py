@@ -3,8 +3,8 @@ message, and nothing half-written."""
 
 from __future__ import annotations
 
-from recommender.errors import StorageUnavailable
-from recommender.storage import read_member_ratings
+from recommender.core.errors import StorageUnavailable
+from recommender.persistence.storage import read_member_ratings
 from tests.ops.realbot import all_text, dump, is_private, real_service, running, settings_for
 
 

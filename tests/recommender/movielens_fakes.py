@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.datasets import DatasetError, MovieLensData, load_movielens
+from recommender.data.movielens import DatasetError, MovieLensData, load_movielens
 
 NAMES = ["ml-100k", "ml-latest-small"]
 EXPECTED = {"ml-100k": (100_000, 943, 1_682), "ml-latest-small": (100_836, 610, 9_742)}

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from recommender.registry import Registry
-from recommender.scoring import ContentFeatures, ServingModel, fit_content_map, member_key
-from recommender.types import DATASETS, Movie
+from recommender.core.types import DATASETS, Movie, member_key
+from recommender.features.content import ContentFeatures
+from recommender.persistence.registry import Registry
+from recommender.scoring.model import ServingModel, fit_content_map
 
 CLUSTER_A = list(range(1, 11))
 CLUSTER_B = list(range(11, 21))

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recommender import training
-from recommender.bpmf import compress, sample_bpmf
-from recommender.scoring import ml_key
+from recommender.core.types import ml_key
+from recommender.families import training
+from recommender.families.bpmf import compress, sample_bpmf
 from tests.recommender.test_training import SCALE, TINY, _check_parity, synthetic
 
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recommender.catalog import MAX_DISPLAY, Catalog, display_name, fold
-from recommender.errors import UnknownMovie
-from recommender.types import Movie
+from recommender.core.errors import UnknownMovie
+from recommender.core.types import Movie
+from recommender.serving.catalog import MAX_DISPLAY, Catalog, display_name, fold
 
 MOVIES = [
     Movie(1, "The Godfather", 1972, ("Crime", "Drama")),
@@ -193,8 +193,8 @@ def test_get_len_and_duplicates() -> None:
 
 
 def test_real_movielens_titles(movielens_dir: Path, tmp_path: Path) -> None:
-    from recommender.datasets import load_movielens
-    from recommender.popularity import bayesian_popularity
+    from recommender.data.movielens import load_movielens
+    from recommender.data.popularity import bayesian_popularity
 
     data = load_movielens(
         "ml-latest-small", cache_dir=tmp_path, local_path=movielens_dir / "ml-latest-small", progress=False

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from recommender.config import ConfigError, Secret, Settings
+from recommender.core.config import ConfigError, Secret, Settings
 
 TOKEN = "MTA" + "x" * 56 + ".Gabcde.secretsecretsecretsecret"
 

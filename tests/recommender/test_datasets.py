@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender import datasets, fetch
-from recommender.config import Settings
-from recommender.datasets import DatasetError, load_from_settings, load_movielens, parse_title
+from recommender.core.config import Settings
+from recommender.data import fetch
+from recommender.data import movielens as datasets
+from recommender.data.movielens import DatasetError, load_from_settings, load_movielens, parse_title
 from tests.recommender import movielens_fakes
 from tests.recommender.movielens_fakes import (
     EXPECTED,

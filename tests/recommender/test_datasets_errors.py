@@ -16,8 +16,8 @@ from typing import ClassVar
 
 import pytest
 
-from recommender import datasets
-from recommender.datasets import load_movielens
+from recommender.data import movielens as datasets
+from recommender.data.movielens import load_movielens
 from tests.recommender import movielens_fakes
 from tests.recommender.movielens_fakes import (
     LOCAL,

@@ -10,45 +10,46 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender import evaluation as ev
-from recommender.popularity import bayesian_popularity
-from recommender.types import RatingScale
+from recommender.core.types import RatingScale
+from recommender.data.popularity import bayesian_popularity
+from recommender.evaluation import baselines, metrics, splits
+from recommender.pipeline import evaluate
 
 # --- metrics, by hand ------------------------------------------------------------------------
 
 
 def test_rmse_and_mae_by_hand() -> None:
-    assert ev.rmse([1, 2, 3], [1, 2, 5]) == pytest.approx(math.sqrt(4 / 3))
-    assert ev.mae([1, 2, 3], [2, 2, 5]) == pytest.approx(1.0)
+    assert metrics.rmse([1, 2, 3], [1, 2, 5]) == pytest.approx(math.sqrt(4 / 3))
+    assert metrics.mae([1, 2, 3], [2, 2, 5]) == pytest.approx(1.0)
 
 
 def test_precision_recall_ndcg_by_hand() -> None:
     rec = [10, 20, 30, 40, 50]
     relevant = {20, 50, 99}
-    assert ev.precision_at_k(rec, relevant) == pytest.approx(2 / 5)
-    assert ev.recall_at_k(rec, relevant) == pytest.approx(2 / 3)
+    assert metrics.precision_at_k(rec, relevant) == pytest.approx(2 / 5)
+    assert metrics.recall_at_k(rec, relevant) == pytest.approx(2 / 3)
     dcg = 1 / math.log2(3) + 1 / math.log2(6)  # hits at ranks 2 and 5
     idcg = 1 + 1 / math.log2(3) + 1 / math.log2(4)  # three relevant: ideal hits at ranks 1..3
-    assert ev.ndcg_at_k(rec, relevant) == pytest.approx(dcg / idcg)
-    assert ev.ndcg_at_k([20, 50, 99], relevant) == pytest.approx(1.0)
-    assert ev.ndcg_at_k(rec, set()) == 0.0 and ev.recall_at_k(rec, set()) == 0.0
-    assert ev.precision_at_k([20], relevant) == pytest.approx(1 / 5)  # short lists still divide by k
+    assert metrics.ndcg_at_k(rec, relevant) == pytest.approx(dcg / idcg)
+    assert metrics.ndcg_at_k([20, 50, 99], relevant) == pytest.approx(1.0)
+    assert metrics.ndcg_at_k(rec, set()) == 0.0 and metrics.recall_at_k(rec, set()) == 0.0
+    assert metrics.precision_at_k([20], relevant) == pytest.approx(1 / 5)  # short lists still divide by k
 
 
 def test_catalog_coverage() -> None:
-    assert ev.catalog_coverage([[1, 2], [2, 3], []], 10) == pytest.approx(0.3)
+    assert metrics.catalog_coverage([[1, 2], [2, 3], []], 10) == pytest.approx(0.3)
 
 
 # --- splits ----------------------------------------------------------------------------------
 
 
 def test_ml100k_folds_match_the_udata_line_blocks(movielens_dir: Path, tmp_path: Path) -> None:
-    from recommender.datasets import load_movielens
+    from recommender.data.movielens import load_movielens
 
     data = load_movielens("ml-100k", cache_dir=tmp_path, local_path=movielens_dir / "ml-100k", progress=False)
     lines = (movielens_dir / "ml-100k" / "u.data").read_text().splitlines()
     raw = [tuple(int(x) for x in line.split("\t")[:2]) for line in lines]
-    folds = list(ev.ml100k_folds(data.ratings))
+    folds = list(splits.ml100k_folds(data.ratings))
     assert [f.name for f in folds] == ["u1", "u2", "u3", "u4", "u5"]
     seen_test: set[int] = set()
     for i, fold in enumerate(folds, 1):
@@ -62,13 +63,13 @@ def test_ml100k_folds_match_the_udata_line_blocks(movielens_dir: Path, tmp_path:
         assert not idx & seen_test  # every rating is tested exactly once across the folds
         seen_test |= idx
     assert len(seen_test) == 100_000
-    again = list(ev.ml100k_folds(data.ratings))
+    again = list(splits.ml100k_folds(data.ratings))
     assert all(a.test.equals(b.test) for a, b in zip(folds, again, strict=True))
 
 
 def test_ml100k_folds_refuse_other_data() -> None:
     with pytest.raises(ValueError, match="100,000"):
-        list(ev.ml100k_folds(pd.DataFrame({"user_id": [1], "movie_id": [1], "rating": [3.0]})))
+        list(splits.ml100k_folds(pd.DataFrame({"user_id": [1], "movie_id": [1], "rating": [3.0]})))
 
 
 def _frame(n_users: int = 6, per_user: int = 20, seed: int = 0) -> pd.DataFrame:
@@ -83,7 +84,11 @@ def _frame(n_users: int = 6, per_user: int = 20, seed: int = 0) -> pd.DataFrame:
 
 def test_random_split_is_seeded_disjoint_and_ninety_ten() -> None:
     frame = _frame()
-    a, b, c = ev.random_split(frame, seed=1), ev.random_split(frame, seed=1), ev.random_split(frame, seed=2)
+    a, b, c = (
+        splits.random_split(frame, seed=1),
+        splits.random_split(frame, seed=1),
+        splits.random_split(frame, seed=2),
+    )
     assert a.test.equals(b.test)
     assert not a.test.index.equals(c.test.index)
     assert len(a.test) == 12 and len(a.train) == 108
@@ -92,7 +97,7 @@ def test_random_split_is_seeded_disjoint_and_ninety_ten() -> None:
 
 def test_leave_last_out_holds_out_each_users_latest_ratings() -> None:
     frame = _frame(per_user=20)
-    split = ev.leave_last_out(frame, n_last=3)
+    split = splits.leave_last_out(frame, n_last=3)
     for user, group in frame.groupby("user_id"):
         test = split.test[split.test["user_id"] == user]
         train = split.train[split.train["user_id"] == user]
@@ -102,7 +107,7 @@ def test_leave_last_out_holds_out_each_users_latest_ratings() -> None:
     small = pd.DataFrame(
         {"user_id": [9] * 4, "movie_id": [1, 2, 3, 4], "rating": [4.0] * 4, "timestamp": [4, 3, 2, 1]}
     )
-    s = ev.leave_last_out(small, n_last=3)
+    s = splits.leave_last_out(small, n_last=3)
     assert sorted(s.test["movie_id"]) == [1, 2]
 
 
@@ -111,7 +116,7 @@ def test_leave_last_out_holds_out_each_users_latest_ratings() -> None:
 
 def test_popularity_baseline_ranks_like_bayesian_popularity() -> None:
     frame = _frame()
-    pop = ev.Popularity().fit(frame, pd.DataFrame())
+    pop = baselines.Popularity().fit(frame, pd.DataFrame())
     ids, scores = pop.rank_scores(1)
     ranked = ids[np.argsort(-scores, kind="stable")]
     assert ranked.tolist() == bayesian_popularity(frame).index.tolist()
@@ -159,7 +164,7 @@ def test_run_evaluation_reports_every_name_and_metric() -> None:
         "als_iters": 3,
     }
     messages: list[str] = []
-    result = ev.run_evaluation(ds, "random", "mf", params, seed=3, on_progress=messages.append)
+    result = evaluate.run_evaluation(ds, "random", "mf", params, seed=3, on_progress=messages.append)
     assert {k: result[k] for k in ("dataset", "protocol", "seed")} == {
         "dataset": "tiny",
         "protocol": "random",
@@ -175,7 +180,7 @@ def test_run_evaluation_reports_every_name_and_metric() -> None:
     # the taste signal is learnable: the model beats the mean and popularity on this split
     assert r["model"]["rmse"] < r["global_mean"]["rmse"] and r["model"]["rmse"] < r["popularity"]["rmse"]
     assert len(messages) == 4
-    table = ev.format_table(result)
+    table = evaluate.format_table(result)
     for name in ("model", "global_mean", "popularity", "surprise_svd", "NDCG@5", "fit s"):
         assert name in table
 
@@ -183,9 +188,9 @@ def test_run_evaluation_reports_every_name_and_metric() -> None:
 def test_run_evaluation_rejects_unknown_protocols_and_folds_on_other_data() -> None:
     ds = _taste_dataset()
     with pytest.raises(ValueError, match="unknown protocol"):
-        ev.run_evaluation(ds, "kfold", "mf")
+        evaluate.run_evaluation(ds, "kfold", "mf")
     with pytest.raises(ValueError, match="ml-100k only"):
-        ev.run_evaluation(ds, "ml100k-folds", "mf")
+        evaluate.run_evaluation(ds, "ml100k-folds", "mf")
 
 
 def test_missing_surprise_is_a_clear_error(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -200,4 +205,4 @@ def test_missing_surprise_is_a_clear_error(monkeypatch) -> None:  # type: ignore
 
     monkeypatch.setattr(builtins, "__import__", no_surprise)
     with pytest.raises(RuntimeError, match=r"pip install -e '\.\[bench\]'"):
-        ev.SurpriseSVD(0).fit(_frame(), pd.DataFrame())
+        baselines.SurpriseSVD(0).fit(_frame(), pd.DataFrame())

@@ -7,7 +7,7 @@ import pytest
 
 keras = pytest.importorskip("keras", reason="never skipped in practice: keras is a core dependency")
 
-from recommender import models  # noqa: E402
+from recommender.families import layers as models  # noqa: E402
 
 
 def _batch(n: int, n_users: int = 6, n_movies: int = 5) -> dict[str, np.ndarray]:

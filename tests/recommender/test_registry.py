@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from recommender import registry as registry_mod
-from recommender.errors import NoModel
-from recommender.registry import CURRENT, MANIFEST, Registry
+from recommender.core.errors import NoModel
+from recommender.persistence import registry as registry_mod
+from recommender.persistence.registry import CURRENT, MANIFEST, Registry
 
 
 class FakeServing:
@@ -275,7 +275,7 @@ import json, os, signal, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from tests.recommender.test_registry import make_registry, writer
-from recommender import registry as registry_mod
+from recommender.persistence import registry as registry_mod
 
 root, kill_at = Path(sys.argv[1]), int(sys.argv[2])
 calls = []

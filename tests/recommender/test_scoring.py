@@ -9,9 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from recommender.errors import NoModel
-from recommender.scoring import ContentFeatures, ServingModel, fit_content_map, member_key, ml_key
-from recommender.types import RatingScale
+from recommender.core.errors import NoModel
+from recommender.core.types import RatingScale, member_key, ml_key
+from recommender.features.content import ContentFeatures
+from recommender.scoring.model import ServingModel, fit_content_map
 from tests.conftest import ROOT
 
 WIDE = RatingScale(-100.0, 100.0, 0.5)  # no clipping, so exact algebra can be checked
@@ -176,7 +177,7 @@ def test_load_reports_missing_or_corrupt_files(tmp_path) -> None:  # type: ignor
 
 def test_importing_scoring_does_not_import_tensorflow() -> None:
     code = (
-        "import sys, recommender.scoring as s; "
+        "import sys, recommender.scoring.model as s; "
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
         "print(','.join(bad) or 'clean')"
     )

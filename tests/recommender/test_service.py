@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.catalog import Catalog
-from recommender.config import Settings
-from recommender.errors import InvalidStars, RetrainInProgress, UnknownMovie
-from recommender.registry import Registry
-from recommender.service import RecommenderService, ServingPath
-from recommender.storage import Storage
-from recommender.types import DATASETS
-from recommender.worker import TrainingWorker
+from recommender.core.config import Settings
+from recommender.core.errors import InvalidStars, RetrainInProgress, UnknownMovie
+from recommender.core.types import DATASETS
+from recommender.persistence.registry import Registry
+from recommender.persistence.storage import Storage
+from recommender.pipeline.worker import TrainingWorker
+from recommender.serving.catalog import Catalog
+from recommender.serving.service import RecommenderService, ServingPath
 
 from .service_fakes import (
     CLUSTER_A,
@@ -437,11 +437,11 @@ def test_serving_does_not_import_tensorflow(tmp_path: Path):
         import asyncio, json, sys, time
         sys.path.insert(0, {str(ROOT)!r})
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from recommender.registry import Registry
-        from recommender.service import RecommenderService
-        from recommender.types import DATASETS
-        from recommender.storage import Storage
-        from recommender.catalog import Catalog
+        from recommender.persistence.registry import Registry
+        from recommender.serving.service import RecommenderService
+        from recommender.core.types import DATASETS
+        from recommender.persistence.storage import Storage
+        from recommender.serving.catalog import Catalog
         from service_fakes import make_model, movies, popularity, publish, CLUSTER_A
 
         async def main():
@@ -517,7 +517,7 @@ async def test_scale_follows_the_stored_catalog(tmp_path: Path):
 
 
 async def test_retrain_through_the_real_worker_process(tmp_path: Path, storage):
-    """The service drives recommender.worker's child process; a stand-in train.py publishes v2."""
+    """The service drives recommender.pipeline.worker's child process; a stand-in train.py publishes v2."""
     settings = Settings(data_dir=tmp_path / "data")
     publish(Registry(settings.models_dir), make_model("v1"))
     script = tmp_path / "fake_train.py"
@@ -527,7 +527,7 @@ async def test_retrain_through_the_real_worker_process(tmp_path: Path, storage):
             import json, os, sys, time
             from pathlib import Path
             sys.path[:0] = [{str(ROOT)!r}, {str(Path(__file__).parent)!r}]
-            from recommender.registry import Registry
+            from recommender.persistence.registry import Registry
             from service_fakes import make_model, publish
             def emit(**event):
                 print(json.dumps(event), flush=True)

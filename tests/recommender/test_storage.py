@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender import storage as storage_module
-from recommender.errors import StorageUnavailable, UnknownMovie
-from recommender.storage import SCHEMA_VERSION, Storage, StorageError, read_member_ratings
-from recommender.types import Movie
+from recommender.core.errors import StorageUnavailable, UnknownMovie
+from recommender.core.types import Movie
+from recommender.persistence import storage as storage_module
+from recommender.persistence.storage import SCHEMA_VERSION, Storage, StorageError, read_member_ratings
 
 ROOT = Path(__file__).resolve().parents[2]
 MOVIES = [
@@ -304,7 +304,7 @@ async def test_concurrent_upserts_all_land(store: Storage) -> None:
 CHILD = textwrap.dedent(
     """
     import asyncio, sys
-    from recommender.storage import Storage
+    from recommender.persistence.storage import Storage
 
     async def main(path):
         async with Storage(path) as s:

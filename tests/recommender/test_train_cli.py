@@ -19,15 +19,15 @@ from typing import Any
 
 import pytest
 
-import train
-from recommender import registry as registry_mod
-from recommender.registry import Registry
-from recommender.storage import Storage
-from recommender.types import Movie
+from recommender.core.types import Movie
+from recommender.persistence import registry as registry_mod
+from recommender.persistence.registry import Registry
+from recommender.persistence.storage import Storage
+from recommender.pipeline import cli as train
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(train.__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]
 QUICK = [
     "--no-dotenv", "--model", "mf", "--max-users", "100", "--epochs", "2",
     "--param", "dim=8", "--param", "als_iters=2",
@@ -65,7 +65,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory, movielens_dir: Path) -> B
         _set_env(mp, data_dir, movielens_dir)
         mp.setenv("LOG_LEVEL", "INFO")
         proc = subprocess.run(
-            [sys.executable, str(ROOT / "train.py"), *QUICK, *BASELINE, "--progress-json"],
+            [sys.executable, "-m", "recommender.pipeline", *QUICK, *BASELINE, "--progress-json"],
             capture_output=True,
             text=True,
             timeout=300,
@@ -200,7 +200,7 @@ def test_a_crash_while_publishing_leaves_current_untouched(
     def disk_full(*args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    from recommender import training
+    from recommender.families import training
 
     if where == "artifacts":
         monkeypatch.setattr(training, "plot_loss", disk_full)
@@ -235,7 +235,8 @@ def test_usage_errors_exit_2(env: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_evaluate_delegates_to_evaluation(
     env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from recommender import evaluation
+
+    from recommender.pipeline import evaluate as evaluation
 
     calls: list[tuple[Any, ...]] = []
     result = {
@@ -290,15 +291,17 @@ def test_holdout_is_the_same_rows_whatever_the_seed_order_or_subset() -> None:
 
 def test_cli_choices_match_the_learning_modules() -> None:
     # train.py lists them itself so that --help needs no TensorFlow; they must not drift apart.
-    from recommender import evaluation, training
+
+    from recommender.families import training
+    from recommender.pipeline import evaluate
 
     assert train.FAMILIES == training.FAMILIES
-    assert train.PROTOCOLS == evaluation.PROTOCOLS
+    assert train.PROTOCOLS == evaluate.PROTOCOLS
     assert set(train.PARAM_FLAGS) <= set(training.DEFAULT_PARAMS["mf"])
 
 
 def test_the_default_family_is_hybrid_and_it_is_servable() -> None:
-    from recommender import training
+    from recommender.families import training
 
     assert train.parse_args([]).model == train.DEFAULT_FAMILY == "hybrid"
     assert train.DEFAULT_FAMILY in training.SERVABLE_FAMILIES

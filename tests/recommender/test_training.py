@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender import training
-from recommender.scoring import member_key, ml_key
-from recommender.types import RatingScale
+from recommender.core.types import RatingScale, member_key, ml_key
+from recommender.families import training
 
 SCALE = RatingScale(1.0, 5.0, 1.0)
 FAST = {"epochs": 25, "batch_size": 128, "lr": 0.03, "patience": 5, "dim": 8, "rank_weight": 0.0}

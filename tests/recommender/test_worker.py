@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from recommender.config import Settings
-from recommender.errors import RetrainInProgress
-from recommender.worker import TRAIN_SCRIPT, TrainingWorker, child_env
+from recommender.core.config import Settings
+from recommender.core.errors import RetrainInProgress
+from recommender.pipeline.worker import TRAIN_MODULE, TrainingWorker, child_env
 
 # Behaves like train.py --progress-json. Env knobs: FAKE_EPOCHS, FAKE_SLEEP, FAKE_MODE.
 FAKE_TRAINER = textwrap.dedent(
@@ -182,8 +182,8 @@ def test_child_env_passes_settings_and_drops_the_token(tmp_path: Path) -> None:
     assert "MOVIELENS_MIRROR" not in env  # the bot's settings win over a stray variable
     worker = TrainingWorker(settings, threads=1, nice=5, args=["--epochs", "3"])
     argv = worker.command(force=True)
-    assert argv[:3] == [sys.executable, "-u", str(TRAIN_SCRIPT)]
-    assert argv[3:] == [
+    assert argv[:4] == [sys.executable, "-u", "-m", TRAIN_MODULE]
+    assert argv[4:] == [
         "--progress-json",
         "--no-dotenv",
         "--threads",
@@ -203,7 +203,7 @@ def test_child_env_passes_settings_and_drops_the_token(tmp_path: Path) -> None:
 async def test_real_train_py_killed_or_stopped_mid_run_leaves_current_and_next_run_succeeds(
     tmp_path: Path, movielens_dir: Path
 ) -> None:
-    from recommender.registry import Registry
+    from recommender.persistence.registry import Registry
 
     env = {
         **os.environ,

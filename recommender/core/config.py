@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recommender.types import DATASETS
+from recommender.core.types import DATASETS
 
 __all__ = ["ConfigError", "Secret", "Settings"]
 

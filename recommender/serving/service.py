@@ -22,16 +22,22 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from recommender.errors import InvalidStars, RecommenderError, RetrainInProgress, UnknownMovie
-from recommender.explain import ServingPath, explain_path, explain_popular_prediction, pick_reason, plural
-from recommender.types import DATASETS, Movie, RatingScale
+from recommender.core.errors import InvalidStars, RecommenderError, RetrainInProgress, UnknownMovie
+from recommender.core.types import DATASETS, Movie, RatingScale
+from recommender.serving.explain import (
+    ServingPath,
+    explain_path,
+    explain_popular_prediction,
+    pick_reason,
+    plural,
+)
 
 if TYPE_CHECKING:
-    from recommender.catalog import Catalog
-    from recommender.config import Settings
-    from recommender.registry import Registry
-    from recommender.scoring import ServingModel
-    from recommender.storage import Storage, StoredRating
+    from recommender.core.config import Settings
+    from recommender.persistence.registry import Registry
+    from recommender.persistence.storage import Storage, StoredRating
+    from recommender.scoring.model import ServingModel
+    from recommender.serving.catalog import Catalog
 
 __all__ = [
     "Pick",
@@ -187,9 +193,9 @@ class RecommenderService:
     @classmethod
     async def open(cls, settings: Settings, *, worker: Worker | None = None) -> RecommenderService:
         """Open storage, build the catalog from it, load the current model off the event loop."""
-        from recommender.catalog import Catalog
-        from recommender.registry import Registry
-        from recommender.storage import Storage
+        from recommender.persistence.registry import Registry
+        from recommender.persistence.storage import Storage
+        from recommender.serving.catalog import Catalog
 
         started = time.perf_counter()
         stack = contextlib.AsyncExitStack()
@@ -404,7 +410,7 @@ class RecommenderService:
             return _Taste(ServingPath.POPULARITY, None, 0, "no_ratings")
         if model is None:
             return _Taste(ServingPath.POPULARITY, None, len(rated), "no_model")
-        from recommender.scoring import member_key
+        from recommender.core.types import member_key
 
         newest = max(r.rated_at for r in rated)
         trained = model.user_vector(member_key(user_id))
@@ -603,8 +609,8 @@ def _ratings_cutoff(model: ServingModel) -> float:
 def _default_worker(settings: Settings) -> Worker | None:
     """The pipeline's TrainingWorker for these settings (None if it cannot be built here)."""
     try:
-        from recommender.worker import TrainingWorker
+        from recommender.pipeline.worker import TrainingWorker
     except ImportError:
-        log.warning("recommender.worker is not available; /retrain is disabled")
+        log.warning("recommender.pipeline.worker is not available; /retrain is disabled")
         return None
     return TrainingWorker(settings)

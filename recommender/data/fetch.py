@@ -1,6 +1,6 @@
 """Download, checksum and safe zip extraction: the network- and archive-facing half of datasets.py.
 
-Only the advice in its messages mentions the settings; :mod:`recommender.datasets` turns
+Only the advice in its messages mentions the settings; :mod:`recommender.data.movielens` turns
 :class:`FetchError` into its ``DatasetError`` with the same message.
 """
 

@@ -21,10 +21,10 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from recommender.als import als_refine
-from recommender.encoding import Encoded, encode
-from recommender.scoring import ServingModel, fit_content_map, ml_key
-from recommender.types import RatingScale
+from recommender.core.types import RatingScale, ml_key
+from recommender.families.als import als_refine
+from recommender.features.encoding import Encoded, encode
+from recommender.scoring.model import ServingModel, fit_content_map
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def _configure_tf() -> None:
 
 
 def _build(family: str, p: dict[str, Any], enc: Encoded, scale: RatingScale, seed: int):  # type: ignore[no-untyped-def]
-    from recommender import models
+    from recommender.families import layers as models
 
     nu, ni = len(enc.user_keys), len(enc.movie_ids)
     if family == "mf":
@@ -345,7 +345,7 @@ def _choose_rank_weight(score_rows: Callable[[np.ndarray], np.ndarray], enc: Enc
     Uses the training data only: candidates are the movies a user did not rate in the fit rows,
     relevant are their validation ratings >= 4 (the same rule as the evaluation).
     """
-    from recommender.evaluation import ndcg_at_k
+    from recommender.evaluation.metrics import ndcg_at_k
 
     if enc.val.size == 0:
         return 0.0
@@ -394,7 +394,7 @@ def _fit_keras(family: str, p: dict[str, Any], enc: Encoded, scale: RatingScale,
     else:
         y = enc.ratings.astype(np.float32)
         loss = "mse"
-    from recommender.models import member_outputs
+    from recommender.families.layers import member_outputs
 
     fitted = member_outputs(model) if family == "mf" else model  # ensembles fit every member's own loss
     if fitted is not model:
@@ -436,8 +436,8 @@ def _fit_bpmf(p: dict[str, Any], enc: Encoded, scale: RatingScale, seed: int, on
     The container makes the export, the parity check and the saved ``model.keras`` the same as mf's;
     nothing is trained in Keras. History is per sweep; val RMSE is the running average's.
     """
-    from recommender import models
-    from recommender.bpmf import sample_bpmf
+    from recommender.families import layers as models
+    from recommender.families.bpmf import sample_bpmf
 
     fit, val = enc.fit, enc.val
     res = sample_bpmf(

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recommender.scoring import ContentFeatures, ml_key
+from recommender.core.types import ml_key
+from recommender.features.content import ContentFeatures
 
 log = logging.getLogger(__name__)
 

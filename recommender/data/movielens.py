@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from recommender import fetch
-from recommender.config import GROUPLENS_BASE_URL
-from recommender.titles import parse_title
-from recommender.types import DATASETS, DatasetInfo, RatingScale
+from recommender.core.config import GROUPLENS_BASE_URL
+from recommender.core.types import DATASETS, DatasetInfo, RatingScale
+from recommender.data import fetch
+from recommender.data.titles import parse_title
 
 if TYPE_CHECKING:
-    from recommender.config import Settings
+    from recommender.core.config import Settings
 
 __all__ = [
     "GROUPLENS",

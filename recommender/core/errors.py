@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from recommender.types import Movie, RatingScale
+from recommender.core.types import Movie, RatingScale
 
 
 class RecommenderError(Exception):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import tempfile
 from collections.abc import Collection, Iterable, Sequence
@@ -17,75 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from recommender.errors import NoModel
-from recommender.types import RatingScale
+from recommender.core.errors import NoModel
+from recommender.core.types import RatingScale
+from recommender.features.content import ContentFeatures
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ContentFeatures", "ServingModel", "member_key", "ml_key"]
+__all__ = ["ServingModel"]
 
 SERVING_FILE = "serving.npz"
 IDMAPS_FILE = "idmaps.json"
 _FORMAT = 1
-
-
-def member_key(user_id: int) -> str:
-    """The id-map key of a Discord member (never collides with a MovieLens user)."""
-    return f"member:{int(user_id)}"
-
-
-def ml_key(user_id: int) -> str:
-    """The id-map key of a MovieLens user."""
-    return f"ml:{int(user_id)}"
-
-
-@dataclass(frozen=True)
-class ContentFeatures:
-    """Turns a movie's genres and year into the feature vector the content models use."""
-
-    genres: tuple[str, ...]
-    year_mean: float = 1990.0
-    year_std: float = 15.0
-
-    @classmethod
-    def fit(cls, genres: Iterable[Sequence[str]], years: Iterable[float | None]) -> ContentFeatures:
-        vocab = sorted({g for gs in genres for g in (gs or ()) if g and g != "(no genres listed)"})
-        ys = np.array([float(y) for y in years if y is not None and not _isnan(y)], dtype=np.float64)
-        mean = float(ys.mean()) if ys.size else 1990.0
-        std = float(ys.std()) if ys.size > 1 and ys.std() > 0 else 15.0
-        return cls(tuple(vocab), mean, std)
-
-    @property
-    def size(self) -> int:
-        # genres, year (standardised), year squared, year-missing flag, intercept
-        return len(self.genres) + 4
-
-    def vector(self, genres: Sequence[str] | None, year: float | None) -> np.ndarray:
-        out = np.zeros(self.size, dtype=np.float64)
-        index = {g: i for i, g in enumerate(self.genres)}
-        for g in genres or ():
-            if g in index:
-                out[index[g]] = 1.0
-        n = len(self.genres)
-        if year is None or _isnan(year):
-            out[n + 2] = 1.0
-        else:
-            z = (float(year) - self.year_mean) / self.year_std
-            out[n], out[n + 1] = z, z * z
-        out[n + 3] = 1.0
-        return out
-
-    def matrix(self, genres: Sequence[Sequence[str] | None], years: Sequence[float | None]) -> np.ndarray:
-        if len(genres) == 0:
-            return np.zeros((0, self.size))
-        return np.stack([self.vector(g, y) for g, y in zip(genres, years, strict=True)])
-
-
-def _isnan(value: object) -> bool:
-    try:
-        return math.isnan(float(value))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return True
 
 
 def fit_content_map(features: np.ndarray, targets: np.ndarray, weights: np.ndarray, reg: float) -> np.ndarray:

@@ -44,6 +44,9 @@ class Movie:
     title: str
     year: int | None = None
     genres: tuple[str, ...] = field(default_factory=tuple)
+    #: from the dataset's links.csv (IMDb's numeric ``tt`` id, TMDB's id); None where unknown
+    imdb_id: int | None = None
+    tmdb_id: int | None = None
 
     @property
     def display(self) -> str:
@@ -76,3 +79,13 @@ DATASETS: dict[str, DatasetInfo] = {
     "ml-20m": DatasetInfo("ml-20m", HALF, 20_000_263, 138_493, 27_278),
     "ml-25m": DatasetInfo("ml-25m", HALF, 25_000_095, 162_541, 62_423),
 }
+
+
+def member_key(user_id: int) -> str:
+    """The id-map key of a Discord member (never collides with a MovieLens user)."""
+    return f"member:{int(user_id)}"
+
+
+def ml_key(user_id: int) -> str:
+    """The id-map key of a MovieLens user."""
+    return f"ml:{int(user_id)}"

@@ -24,14 +24,15 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from recommender.config import Settings
-from recommender.errors import RetrainInProgress
+from recommender.core.config import Settings
+from recommender.core.errors import RetrainInProgress
 
-__all__ = ["TRAIN_SCRIPT", "TrainingWorker", "child_env", "failure_event"]
+__all__ = ["TRAIN_MODULE", "TrainingWorker", "child_env", "failure_event"]
 
 log = logging.getLogger(__name__)
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "train.py"
+#: How the child is started: the trainer is a module of the package, never found by path.
+TRAIN_MODULE = "recommender.pipeline"
 #: Never handed to the trainer: it does not talk to Discord.
 SECRET_VARS = ("DISCORD_TOKEN",)
 ProgressCallback = Callable[[dict[str, Any]], Awaitable[None]]
@@ -107,7 +108,7 @@ class TrainingWorker:
         settings: Settings | None = None,
         *,
         args: Sequence[str] = (),
-        script: Path | str = TRAIN_SCRIPT,
+        script: Path | str | None = None,
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
         grace: float = 10.0,
@@ -117,7 +118,8 @@ class TrainingWorker:
     ) -> None:
         """``args`` go to every run (e.g. ``["--model", "mf"]``); ``threads``/``nice`` keep the child
         from starving the bot's event loop on a small machine (default: all cores but one, nice 10)."""
-        self.script = Path(script)
+        # a stand-in trainer script (tests); None runs the package trainer with -m
+        self.script = Path(script) if script is not None else None
         self.python = python
         self.args = list(args)
         self.env = child_env(settings, env)
@@ -138,7 +140,8 @@ class TrainingWorker:
         return self._proc.pid if self._proc is not None else None
 
     def command(self, extra: Sequence[str] = (), *, force: bool = False) -> list[str]:
-        argv = [self.python, "-u", str(self.script), "--progress-json", "--no-dotenv"]
+        entry = ["-m", TRAIN_MODULE] if self.script is None else [str(self.script)]
+        argv = [self.python, "-u", *entry, "--progress-json", "--no-dotenv"]
         argv += ["--threads", str(self.threads)] if self.threads else []
         argv += ["--nice", str(self.nice)] if self.nice else []
         argv += [*self.args, *extra]
@@ -167,7 +170,7 @@ class TrainingWorker:
             argv = self.command(extra_args, force=force)
             log.info("starting training: %s", " ".join(argv[2:]))
             try:
-                if not self.script.is_file():
+                if self.script is not None and not self.script.is_file():
                     # e.g. an install without the repository's train.py: say so, not "exit code 2"
                     raise FileNotFoundError(f"{self.script} does not exist")
                 self._proc = proc = await asyncio.create_subprocess_exec(

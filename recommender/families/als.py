@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from recommender.encoding import Encoded
+from recommender.features.encoding import Encoded
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from recommender.errors import UnknownMovie
-from recommender.types import Movie
+from recommender.core.errors import UnknownMovie
+from recommender.core.types import Movie
 
 __all__ = ["MAX_DISPLAY", "MAX_RESULTS", "Catalog", "display_name", "fold"]
 

@@ -1,6 +1,6 @@
 """MovieLens titles: ``"Thing, The (1982)"`` -> ``("The Thing", 1982)``.
 
-Split out of :mod:`recommender.datasets` (which re-exports :func:`parse_title`) to keep files short.
+Split out of :mod:`recommender.data.movielens` (which re-exports :func:`parse_title`) to keep files short.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ import aiosqlite
 import numpy as np
 import pandas as pd
 
-from recommender.errors import StorageUnavailable, UnknownMovie
-from recommender.types import Movie
+from recommender.core.errors import StorageUnavailable, UnknownMovie
+from recommender.core.types import Movie
 
 __all__ = [
     "MIGRATIONS",

@@ -33,10 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recommender.errors import NoModel
+from recommender.core.errors import NoModel
 
 if TYPE_CHECKING:
-    from recommender.scoring import ServingModel
+    from recommender.scoring.model import ServingModel
 
 __all__ = [
     "CURRENT",
@@ -112,7 +112,7 @@ def _sha256(path: Path) -> str:
 
 
 def _default_loader(path: Path) -> ServingModel:
-    from recommender.scoring import ServingModel  # numpy only, but keep import cost off module load
+    from recommender.scoring.model import ServingModel  # numpy only, but keep import cost off module load
 
     return ServingModel.load(path)
 
