@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["DATASETS", "DatasetInfo", "Movie", "RatingScale"]
+__all__ = ["DATASETS", "HALF", "WHOLE", "DatasetInfo", "Movie", "RatingScale"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,10 @@ DATASETS: dict[str, DatasetInfo] = {
     "ml-latest": DatasetInfo("ml-latest", HALF),
     "ml-20m": DatasetInfo("ml-20m", HALF, 20_000_263, 138_493, 27_278),
     "ml-25m": DatasetInfo("ml-25m", HALF, 25_000_095, 162_541, 62_423),
+    # GroupLens's current stable set (ratings to 2023), ml-25m's layout. zip_md5: the value of
+    # https://files.grouplens.org/datasets/movielens/ml-32m.zip.md5, used only when that file can't
+    # be fetched from GroupLens itself.
+    "ml-32m": DatasetInfo("ml-32m", HALF, 32_000_204, 200_948, 87_585, "d472be332d4daa821edc399621853b57"),
 }
 
 

@@ -2,7 +2,10 @@
 
 Every dataset ends in one normal form (:class:`MovieLensData`): ``ratings`` with compact dtypes in
 file order (the ml-100k canonical folds are consecutive blocks of ``u.data``) and ``movies`` with a
-clean title, a nullable year and a tuple of genre names.
+clean title, a nullable year, a tuple of genre names and nullable ``imdb_id``/``tmdb_id`` from
+``links.csv`` where the dataset has one (the CSV layouts; ml-100k's u.item "IMDb URL" is a title
+search, not an id, and ml-1m has none, so theirs stay ``<NA>``). The readers live in
+:mod:`recommender.data.readers`.
 
 A download lands in a temporary file inside ``cache_dir``, is checked against the MD5 GroupLens
 publishes next to the archive when there is one, extracted member by member into a temporary
@@ -15,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -28,6 +30,15 @@ import pandas as pd
 from recommender.core.config import GROUPLENS_BASE_URL
 from recommender.core.types import DATASETS, DatasetInfo, RatingScale
 from recommender.data import fetch
+from recommender.data.readers import (
+    DatasetError,
+    movies_from_frame,
+    read_links,
+    read_movies_100k,
+    read_movies_csv,
+    read_movies_dat,
+    read_ratings,
+)
 from recommender.data.titles import parse_title
 
 if TYPE_CHECKING:
@@ -39,6 +50,7 @@ __all__ = [
     "MovieLensData",
     "load_from_settings",
     "load_movielens",
+    "movies_from_frame",
     "parse_title",
     "read_dataset_folder",
 ]
@@ -46,17 +58,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 GROUPLENS = GROUPLENS_BASE_URL
-#: Rows per chunk when reading ratings: big enough to be fast, small enough to keep 25M rows < 1 GiB.
-CHUNK_ROWS = 2_000_000
 _SOURCE_MARKER = ".moviebot-source.json"
 
-# ml-100k's u.item carries 19 genre flags; u.genre names them, this is the fallback if it is missing.
-ML100K_GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
-    "War", "Western",
-)  # fmt: skip
-_NO_GENRE = {"(no genres listed)", "unknown", ""}
 # The ml-1m README says "approximately 3,900 movies" while movies.dat holds 3,883: allow that much.
 _MOVIE_COUNT_TOLERANCE = {"ml-1m": 0.02}
 # MD5s GroupLens publishes for its frozen releases, used when the .md5 file itself can't be fetched
@@ -67,10 +70,6 @@ _OFFICIAL_MD5 = {
     "ml-20m": "cd245b17a1ae2cc31bb14903e1204af3",
     "ml-25m": "6b51fb2759a8657d3bfcbfc42b592ada",
 }
-
-
-class DatasetError(Exception):
-    """A dataset could not be fetched or failed a check; the message says what, where and what to do."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +92,7 @@ class _Layout:
     ratings: str
     movies: str
     kind: str  # "100k" | "dat" | "csv"
+    links: str | None = None  # read when present; the official CSV archives always hold it
 
 
 def _layout(name: str) -> _Layout:
@@ -100,7 +100,7 @@ def _layout(name: str) -> _Layout:
         return _Layout("u.data", "u.item", "100k")
     if name == "ml-1m":
         return _Layout("ratings.dat", "movies.dat", "dat")
-    return _Layout("ratings.csv", "movies.csv", "csv")
+    return _Layout("ratings.csv", "movies.csv", "csv", "links.csv")
 
 
 def _info(name: str) -> DatasetInfo:
@@ -109,207 +109,6 @@ def _info(name: str) -> DatasetInfo:
     except KeyError:
         known = ", ".join(sorted(DATASETS))
         raise DatasetError(f"{name!r} is not a MovieLens dataset I know; use one of {known}") from None
-
-
-def _check_header(path: Path, sep: str, expected: list[str] | None, n_fields: int, remedy: str) -> None:
-    with path.open("rb") as fh:
-        first = fh.readline().decode("utf-8", "replace").rstrip("\r\n")
-    fields = first.split(sep)
-    if expected is not None and fields != expected:
-        raise DatasetError(
-            f"{path}: expected the columns {','.join(expected)} but the header is {first!r}; "
-            f"this is not a MovieLens {path.name} file. {remedy}"
-        )
-    if expected is None and len(fields) != n_fields:
-        raise DatasetError(
-            f"{path}: expected {n_fields} fields per line but line 1 has {len(fields)} ({first!r}); "
-            f"this is not a MovieLens {path.name} file. {remedy}"
-        )
-
-
-def _count_lines(path: Path) -> int:
-    """Upper bound on data rows, so the ratings arrays are allocated once (no 2x peak on concat)."""
-    count, last = 0, b"\n"
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 24):
-            count += block.count(b"\n")
-            last = block[-1:]
-    return count + (last != b"\n")
-
-
-def _id_table(ids: np.ndarray) -> np.ndarray:
-    """``table[min(max(i, -1), top + 1) + 1]`` is True iff ``i`` is in ``ids``; cheaper than np.isin."""
-    top = int(ids.max()) if len(ids) else 0
-    table = np.zeros(top + 3, dtype=bool)  # slot 0: negative ids, slot top + 2: ids above the range
-    table[ids[ids >= 0] + 1] = True
-    return table
-
-
-def _lookup(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    return table[np.clip(ids.astype(np.int64), -1, len(table) - 2) + 1]
-
-
-def _read_ratings(
-    path: Path,
-    name: str,
-    scale: RatingScale,
-    *,
-    sep: str,
-    header: bool,
-    remedy: str,
-    movies: tuple[str, np.ndarray],
-) -> pd.DataFrame:
-    """Read a ratings table in chunks into preallocated compact arrays, checking every row.
-
-    Every rating must be on the scale and every movie in the movies file (``movies`` = its name
-    and ids): the catalog and the content model rely on both.
-    """
-    expected = ["userId", "movieId", "rating", "timestamp"] if header else None
-    _check_header(path, sep, expected, 4, remedy)
-    source: Path | object = path
-    if sep == "::":  # the C parser needs a one-character separator; ratings.dat is only digits
-        import io
-
-        source = io.BytesIO(path.read_bytes().replace(b"::", b"\t"))
-        sep = "\t"
-    capacity = _count_lines(path)
-    users = np.empty(capacity, np.int32)
-    movie_ids = np.empty(capacity, np.int32)
-    stars = np.empty(capacity, np.float32)
-    stamps = np.empty(capacity, np.int64)
-    dtypes = {"user_id": "int32", "movie_id": "int32", "rating": "float32", "timestamp": "int64"}
-    known = _id_table(movies[1])
-    n, first_unknown, n_unknown = 0, None, 0
-    try:
-        reader = pd.read_csv(
-            source, sep=sep, header=None, skiprows=1 if header else 0, names=list(dtypes),
-            dtype=dtypes, chunksize=CHUNK_ROWS, engine="c",
-        )  # fmt: skip
-        for chunk in reader:
-            r = chunk["rating"].to_numpy()
-            steps = (r - scale.minimum) / scale.step
-            bad = (r < scale.minimum) | (r > scale.maximum) | (np.abs(steps - np.round(steps)) > 1e-4)
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                line = n + i + 1 + int(header)
-                raise DatasetError(
-                    f"{path}: line {line}: rating {float(r[i]):g} is outside {name}'s scale "
-                    f"({scale.describe()}); this is not a genuine {name} ratings file. {remedy}"
-                )
-            k = len(chunk)
-            rated = chunk["movie_id"].to_numpy()
-            unknown = ~_lookup(known, rated)
-            if unknown.any():
-                i = int(np.flatnonzero(unknown)[0])
-                first_unknown = first_unknown or (n + i + 1 + int(header), int(rated[i]))
-                n_unknown += int(unknown.sum())
-            users[n : n + k] = chunk["user_id"].to_numpy()
-            movie_ids[n : n + k] = rated
-            stars[n : n + k] = r
-            stamps[n : n + k] = chunk["timestamp"].to_numpy()
-            n += k
-    except (ValueError, OverflowError, pd.errors.ParserError) as exc:
-        detail = str(exc).strip().splitlines()[-1]
-        raise DatasetError(f"{path}: could not parse the ratings ({detail}). {remedy}") from None
-    if first_unknown is not None:
-        line, movie_id = first_unknown
-        raise DatasetError(
-            f"{path}: line {line}: movie {movie_id} is not in {movies[0]} "
-            f"({n_unknown:,} ratings are for unknown movies). {remedy}"
-        )
-    # copy=False keeps the views: slicing must not duplicate 25M rows at the end.
-    return pd.DataFrame(
-        {"user_id": users[:n], "movie_id": movie_ids[:n], "rating": stars[:n], "timestamp": stamps[:n]},
-        copy=False,
-    )
-
-
-def _movies_frame(rows: list[tuple[int, str, int | None, tuple[str, ...]]]) -> pd.DataFrame:
-    ids, titles, years, genres = zip(*rows, strict=True) if rows else ((), (), (), ())
-    frame = pd.DataFrame(
-        {
-            "movie_id": np.asarray(ids, dtype=np.int32),
-            "title": pd.Series(titles, dtype=str),
-            "year": pd.array(list(years), dtype="Int64"),
-        }
-    )
-    genre_col = np.empty(len(rows), dtype=object)
-    genre_col[:] = list(genres) if rows else []
-    frame["genres"] = genre_col
-    return frame
-
-
-def _split_genres(text: str) -> tuple[str, ...]:
-    return tuple(g for g in text.strip().split("|") if g not in _NO_GENRE)
-
-
-def _bad_line(path: Path, line: int, what: str, remedy: str) -> DatasetError:
-    return DatasetError(f"{path}: line {line}: {what}; this is not a MovieLens {path.name} file. {remedy}")
-
-
-def _read_movies_100k(folder: Path, remedy: str) -> pd.DataFrame:
-    genre_file = folder / "u.genre"
-    names = list(ML100K_GENRES)
-    if genre_file.is_file():
-        pairs = [ln.split("|") for ln in genre_file.read_text("latin-1").splitlines() if ln.strip()]
-        try:
-            names = [p[0] for p in sorted(pairs, key=lambda p: int(p[1]))]
-        except (ValueError, IndexError):
-            raise DatasetError(f"{genre_file}: expected lines of 'genre|number'. {remedy}") from None
-    path = folder / "u.item"
-    rows = []
-    for number, line in enumerate(path.read_text("latin-1").splitlines(), 1):
-        if not line.strip():
-            continue
-        fields = line.split("|")
-        if len(fields) != 5 + len(names):
-            raise _bad_line(path, number, f"expected {5 + len(names)} fields, found {len(fields)}", remedy)
-        try:
-            movie_id, flags = int(fields[0]), [int(f) for f in fields[5:]]
-        except ValueError:
-            raise _bad_line(path, number, "the movie id or a genre flag is not a number", remedy) from None
-        title, year = parse_title(fields[1])
-        if year is None and (date := re.search(r"\d{4}$", fields[2].strip())):
-            year = int(date.group())  # the release-date column, e.g. "01-Jan-1995"
-        genres = tuple(g for g, on in zip(names, flags, strict=True) if on and g not in _NO_GENRE)
-        rows.append((movie_id, title, year, genres))
-    return _movies_frame(rows)
-
-
-def _read_movies_dat(folder: Path, remedy: str) -> pd.DataFrame:
-    path = folder / "movies.dat"
-    rows = []
-    for number, line in enumerate(path.read_text("latin-1").splitlines(), 1):
-        if not line.strip():
-            continue
-        fields = line.split("::")
-        if len(fields) != 3 or not fields[0].strip().isdigit():
-            raise _bad_line(path, number, "expected MovieID::Title::Genres", remedy)
-        title, year = parse_title(fields[1])
-        rows.append((int(fields[0]), title, year, _split_genres(fields[2])))
-    return _movies_frame(rows)
-
-
-def _read_movies_csv(folder: Path, remedy: str) -> pd.DataFrame:
-    import csv
-
-    path = folder / "movies.csv"
-    _check_header(path, ",", ["movieId", "title", "genres"], 3, remedy)
-    rows = []
-    try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh)
-            next(reader)
-            for fields in reader:
-                if not fields:
-                    continue
-                if len(fields) != 3 or not fields[0].strip().isdigit():
-                    raise _bad_line(path, reader.line_num, "expected movieId,title,genres", remedy)
-                title, year = parse_title(fields[1])
-                rows.append((int(fields[0]), title, year, _split_genres(fields[2])))
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: is not UTF-8 ({exc.reason} at byte {exc.start}). {remedy}") from None
-    return _movies_frame(rows)
 
 
 def _n_distinct(ids: np.ndarray) -> int:
@@ -375,18 +174,20 @@ def read_dataset_folder(
             f"{layout.movies}). {remedy}"
         )
     if layout.kind == "100k":
-        movies = _read_movies_100k(data_dir, remedy)
+        movies = read_movies_100k(data_dir, remedy)
         sep, header = "\t", False
     elif layout.kind == "dat":
-        movies = _read_movies_dat(data_dir, remedy)
+        movies = read_movies_dat(data_dir, remedy)
         sep, header = "::", False
     else:
-        movies = _read_movies_csv(data_dir, remedy)
+        movies = read_movies_csv(data_dir, remedy)
         sep, header = ",", True
     if not movies["movie_id"].is_unique:
         dup = int(movies["movie_id"][movies["movie_id"].duplicated()].iloc[0])
         raise DatasetError(f"{data_dir / layout.movies}: movie id {dup} appears twice. {remedy}")
-    ratings = _read_ratings(
+    if layout.links is not None and (data_dir / layout.links).is_file():
+        movies = read_links(data_dir / layout.links, movies, remedy)
+    ratings = read_ratings(
         data_dir / layout.ratings, name, info.scale, sep=sep, header=header, remedy=remedy,
         movies=(layout.movies, movies["movie_id"].to_numpy()),
     )  # fmt: skip

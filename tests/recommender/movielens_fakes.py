@@ -40,9 +40,11 @@ def assert_normal_form(data: MovieLensData) -> None:
         "rating": "float32",
         "timestamp": "int64",
     }
-    assert list(data.movies.columns) == ["movie_id", "title", "year", "genres"]
+    assert list(data.movies.columns) == ["movie_id", "title", "year", "genres", "imdb_id", "tmdb_id"]
     assert str(data.movies["movie_id"].dtype) == "int32"
     assert str(data.movies["year"].dtype) == "Int64"
+    assert str(data.movies["imdb_id"].dtype) == "Int64"
+    assert str(data.movies["tmdb_id"].dtype) == "Int64"
     assert all(isinstance(g, tuple) for g in data.movies["genres"])
 
 
@@ -50,7 +52,8 @@ def movie_row(data: MovieLensData, movie_id: int) -> dict:
     row = data.movies[data.movies["movie_id"] == movie_id]
     assert len(row) == 1, f"movie {movie_id} not found once"
     found = row.iloc[0].to_dict()
-    found["year"] = None if pd.isna(found["year"]) else int(found["year"])
+    for key in ("year", "imdb_id", "tmdb_id"):
+        found[key] = None if pd.isna(found[key]) else int(found[key])
     return found
 
 

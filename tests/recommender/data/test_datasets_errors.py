@@ -1,4 +1,4 @@
-"""recommender/datasets.py: each way a dataset can be bad, and the exact message that says so."""
+"""recommender/data/movielens.py and readers.py: each way a dataset can be bad, and the exact message that says so."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import ClassVar
 import pytest
 
 from recommender.data import movielens as datasets
+from recommender.data import readers
 from recommender.data.movielens import load_movielens
 from tests.recommender import movielens_fakes
 from tests.recommender.movielens_fakes import (
@@ -153,7 +154,7 @@ def test_wrong_columns(tmp_path: Path) -> None:
 
 
 def test_rating_outside_the_scale(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(datasets, "CHUNK_ROWS", 2)  # the bad row sits in the second chunk
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 2)  # the bad row sits in the second chunk
     folder = write_csv_set(
         tmp_path / "ml-latest-small", TINY_RATINGS.replace("3,30,3.0", "3,30,7.0"), TINY_MOVIES
     )

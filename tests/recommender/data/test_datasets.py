@@ -1,4 +1,4 @@
-"""recommender/datasets.py: every source kind, the cache, the normal form and title parsing (offline)."""
+"""recommender/data/movielens.py and readers.py: every source kind, the cache, the normal form and title parsing (offline)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from recommender.core.config import Settings
 from recommender.data import fetch
 from recommender.data import movielens as datasets
+from recommender.data import readers
 from recommender.data.movielens import DatasetError, load_from_settings, load_movielens, parse_title
 from tests.recommender import movielens_fakes
 from tests.recommender.movielens_fakes import (
@@ -252,7 +253,7 @@ def test_ml1m_style_dat_folder(tmp_path: Path) -> None:
 
 
 def test_ml25m_style_csv_folder_read_in_chunks(tiny_csv: Path, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(datasets, "CHUNK_ROWS", 3)  # 4 rows -> two chunks: order must survive
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 3)  # 4 rows -> two chunks: order must survive
     data = load_movielens("ml-25m", cache_dir=tmp_path / "cache", local_path=tiny_csv, strict_counts=False)
     assert_normal_form(data)
     assert data.ratings.to_numpy().tolist() == [
@@ -273,7 +274,10 @@ def test_ml100k_year_falls_back_to_release_date(tmp_path: Path) -> None:
     (folder / "u.item").write_bytes(f"7|Mystery Film|01-Jan-1995||http://x|{flags}\n".encode("latin-1"))
     (folder / "u.data").write_text("1\t7\t4\t881250949\n")
     data = load_movielens("ml-100k", cache_dir=tmp_path / "cache", local_path=folder, strict_counts=False)
-    assert movie_row(data, 7) == {"movie_id": 7, "title": "Mystery Film", "year": 1995, "genres": ("Comedy",)}
+    assert movie_row(data, 7) == {
+        "movie_id": 7, "title": "Mystery Film", "year": 1995, "genres": ("Comedy",),
+        "imdb_id": None, "tmdb_id": None,  # the "IMDb URL" column (x here) is never read as an id
+    }  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------- settings
