@@ -294,14 +294,8 @@ def movies_from_frame(movies: pd.DataFrame) -> list[Movie]:
     has_links = "imdb_id" in movies.columns
     out = []
     for row in movies.itertuples(index=False):
-        out.append(
-            Movie(
-                int(row.movie_id),
-                str(row.title),
-                _optional_int(row.year),
-                tuple(row.genres),
-                _optional_int(row.imdb_id) if has_links else None,
-                _optional_int(row.tmdb_id) if has_links else None,
-            )  # fmt: skip
-        )
+        imdb = _optional_int(row.imdb_id) if has_links else None
+        tmdb = _optional_int(row.tmdb_id) if has_links else None
+        year = _optional_int(row.year)
+        out.append(Movie(int(row.movie_id), str(row.title), year, tuple(row.genres), imdb, tmdb))
     return out

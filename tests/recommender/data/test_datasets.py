@@ -1,4 +1,5 @@
-"""recommender/data/movielens.py and readers.py: every source kind, the cache, the normal form and title parsing (offline)."""
+"""recommender/data/movielens.py and readers.py: every source kind, the cache, the normal form and
+title parsing (offline)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ import pandas as pd
 import pytest
 
 from recommender.core.config import Settings
-from recommender.data import fetch
+from recommender.data import fetch, readers
 from recommender.data import movielens as datasets
-from recommender.data import readers
 from recommender.data.movielens import DatasetError, load_from_settings, load_movielens, parse_title
 from tests.recommender import movielens_fakes
 from tests.recommender.movielens_fakes import (

@@ -1,4 +1,5 @@
-"""recommender/data/movielens.py and readers.py: each way a dataset can be bad, and the exact message that says so."""
+"""recommender/data/movielens.py and readers.py: each way a dataset can be bad, and the exact message
+that says so."""
 
 from __future__ import annotations
 
@@ -237,8 +238,8 @@ def test_damaged_cache_says_how_to_recover(movielens_dir: Path, tmp_path: Path) 
 
 def test_unknown_dataset_and_missing_local_path(tmp_path: Path) -> None:
     assert load_error("ml-5m", tmp_path) == (
-        "'ml-5m' is not a MovieLens dataset I know; use one of ml-100k, ml-1m, ml-20m, ml-25m, ml-latest, "
-        "ml-latest-small"
+        "'ml-5m' is not a MovieLens dataset I know; use one of ml-100k, ml-1m, ml-20m, ml-25m, ml-32m, "
+        "ml-latest, ml-latest-small"
     )
     assert load_error("ml-100k", tmp_path, local_path=tmp_path / "nope.zip") == (
         f"{tmp_path / 'nope.zip'} does not exist; set MOVIELENS_PATH to a ml-100k folder or zip."
