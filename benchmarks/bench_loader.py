@@ -3,9 +3,12 @@
 Generates a synthetic ml-25m-style folder (``ratings.csv`` of ``--rows`` rows, a small
 ``movies.csv``) in a temporary directory, then loads it in a fresh subprocess so that the peak RSS
 (``ru_maxrss``) belongs to the load alone. ``--compare`` also measures a plain ``pd.read_csv``
-with default dtypes, the naive way, for reference.
+with default dtypes, the naive way, for reference. ``--folder DIR --name ml-32m`` loads an existing
+folder instead (e.g. one written by ``benchmarks.gen_movielens``, with movies and links); every
+check runs when its counts are the README's.
 
     .venv/bin/python -m benchmarks.bench_loader [--rows 25000000] [--compare] [--data-dir DIR]
+    .venv/bin/python -m benchmarks.bench_loader --folder /tmp/ml32m-synth/ml-32m --name ml-32m
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def _vm_hwm() -> int | None:
     return None
 
 
-def _child(folder: Path, mode: str, strict: bool) -> None:
+def _child(folder: Path, mode: str, strict: bool, name: str) -> None:
     """Runs in the subprocess: load once, print one JSON line with the measurements."""
     import resource
 
@@ -75,10 +78,12 @@ def _child(folder: Path, mode: str, strict: bool) -> None:
     start = time.perf_counter()
     if mode == "loader":
         with tempfile.TemporaryDirectory() as cache:
-            data = load_movielens("ml-25m", cache_dir=Path(cache), local_path=folder, strict_counts=strict)
+            data = load_movielens(name, cache_dir=Path(cache), local_path=folder, strict_counts=strict)
         frame = data.ratings
+        linked = int(data.movies["imdb_id"].notna().sum())
     else:
         frame = pd.read_csv(folder / "ratings.csv")
+        linked = None
     seconds = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     result = {
@@ -91,6 +96,7 @@ def _child(folder: Path, mode: str, strict: bool) -> None:
         "rss_before": before * 1024,
         "frame_bytes": int(frame.memory_usage(deep=True).sum()),
         "dtypes": ",".join(str(t) for t in frame.dtypes),
+        "linked_movies": linked,
     }
     print(json.dumps(result))
 
@@ -106,8 +112,17 @@ def _run(*args: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def _measure(folder: Path, mode: str, strict: bool) -> dict:
-    return json.loads(_run("--child", str(folder), "--mode", mode, *(["--strict"] if strict else [])))
+def _measure(folder: Path, mode: str, strict: bool, name: str = "ml-25m") -> dict:
+    flags = ["--strict"] if strict else []
+    return json.loads(_run("--child", str(folder), "--mode", mode, "--name", name, *flags))
+
+
+def _readme_counts_match(folder: Path, name: str) -> bool:
+    """True when ``folder`` has the README's rating count (then the strict checks can all run)."""
+    from recommender.core.types import DATASETS
+    from recommender.data.readers import _count_lines
+
+    return _count_lines(folder / "ratings.csv") - 1 == DATASETS[name].n_ratings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -121,18 +136,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--data-dir", type=Path, help="keep/reuse the synthetic files here instead of a temp dir"
     )
+    parser.add_argument("--folder", type=Path, help="load this existing dataset folder instead")
+    parser.add_argument("--name", default="ml-25m", help="the dataset --folder holds (default ml-25m)")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="loader", help=argparse.SUPPRESS)
     parser.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child(args.child, args.mode, args.strict)
+        _child(args.child, args.mode, args.strict, args.name)
         return
     if args.generate:
         print(generate(args.generate, args.rows))
         return
 
+    modes = ["loader", "naive"] if args.compare else ["loader"]
+    if args.folder:
+        strict = _readme_counts_match(args.folder, args.name)
+        results = [_measure(args.folder, mode, strict, args.name) for mode in modes]
+        _report(args, results)
+        return
     tmp = None if args.data_dir else Path(tempfile.mkdtemp(prefix="bench-loader-"))
     folder = (args.data_dir or tmp) / "ml-25m"
     try:
@@ -144,14 +167,16 @@ def main(argv: list[str] | None = None) -> None:
             marker.touch()
             size = (folder / "ratings.csv").stat().st_size
             print(f"generated {args.rows:,} ratings ({size / 2**20:,.0f} MiB) in {seconds:.1f} s in {folder}")
-        modes = ["loader", "naive"] if args.compare else ["loader"]
         # At full size the synthetic set matches ml-25m's README counts, so every check runs.
         strict = args.rows == ML25M_ROWS
         results = [_measure(folder, mode, strict) for mode in modes]
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+    _report(args, results)
 
+
+def _report(args: argparse.Namespace, results: list[dict]) -> None:
     names = {
         "loader": "recommender.data.movielens (chunked, compact)",
         "naive": "pd.read_csv, default dtypes",
@@ -170,8 +195,12 @@ def main(argv: list[str] | None = None) -> None:
     base = results[0]["rss_before"] / mib
     print("\nPeak RSS is ru_maxrss of the loading process; it includes the interpreter, numpy and pandas")
     print(f"(~{base:,.0f} MiB before loading). VmHWM is the same high-water mark from /proc/self/status.")
+    if results[0]["linked_movies"] is not None:
+        print(f"Movies with an IMDb id from links.csv: {results[0]['linked_movies']:,}.")
     print("Timings are noisy on a shared machine. Reproduce with:")
     extra = f" --rows {args.rows}" if args.rows != ML25M_ROWS else ""
+    if args.folder:
+        extra = f" --folder {args.folder} --name {args.name}"
     print(f"  .venv/bin/python -m benchmarks.bench_loader{extra}{' --compare' if args.compare else ''}")
 
 
