@@ -7,9 +7,10 @@ Used by :mod:`recommender.data.imports`.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 __all__ = ["ImportFormat", "Layout", "detect", "parse_date", "parse_number", "parse_year"]
@@ -92,10 +93,14 @@ def parse_year(text: str) -> int | None:
     return int(text) if len(text) == 4 and text.isdigit() else None
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_date(text: str) -> float | None:
-    """``YYYY-MM-DD`` (Letterboxd, IMDb) as unix seconds at midnight UTC; None if not a date."""
+    """``YYYY-MM-DD`` (Letterboxd, IMDb) as unix seconds at midnight UTC; None if not a date.
+
+    Cached: an export repeats its dates, and parsing them was a third of the matching time.
+    """
     try:
-        day = datetime.strptime(text.strip()[:10], "%Y-%m-%d")
+        day = date.fromisoformat(text.strip()[:10])
     except ValueError:
         return None
-    return day.replace(tzinfo=UTC).timestamp()
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
