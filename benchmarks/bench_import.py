@@ -80,23 +80,26 @@ def main(argv: list[str] | None = None) -> None:
     build = time.perf_counter() - start
     counts = pop["count"].to_dict()
 
-    def resolve(title: str, year: int | None) -> int | None:
-        try:
-            movie = catalog.resolve(f"{title} ({year})" if year else title)
-        except UnknownMovie:
+    def resolver(cat: Catalog):  # type: ignore[no-untyped-def]
+        def resolve(title: str, year: int | None) -> int | None:
+            # "Title (Year)" first; then the title alone, accepted when it is unique and its year is at
+            # most one off (Letterboxd and MovieLens list some films a year apart).
+            for text in ([f"{title} ({year})"] if year else []) + [title]:
+                try:
+                    movie = cat.resolve(text)
+                except UnknownMovie:
+                    continue
+                if year is None or movie.year is None or abs(movie.year - year) <= 1:
+                    return movie.movie_id
             return None
-        # A unique exact title with a year one off is the same film listed a year apart.
-        return movie.movie_id if year is None or movie.year is None or abs(movie.year - year) <= 1 else None
+
+        return resolve
+
+    resolve = resolver(catalog)
 
     quiet = Catalog(movies, {int(k): float(v) for k, v in pop["score"].items()})
     quiet.suggest = lambda text, limit=5: []  # type: ignore[method-assign]
-
-    def resolve_quiet(title: str, year: int | None) -> int | None:
-        try:
-            movie = quiet.resolve(f"{title} ({year})" if year else title)
-        except UnknownMovie:
-            return None
-        return movie.movie_id if year is None or movie.year is None or abs(movie.year - year) <= 1 else None
+    resolve_quiet = resolver(quiet)
 
     rng = random.Random(0)
     weights = [float(counts.get(m.movie_id, 0)) + 1.0 for m in movies]
