@@ -25,8 +25,10 @@ prepare: $(STAMP)
 train: $(STAMP)
 	$(PY) train.py
 
+## The storage tests need PostgreSQL too: TEST_DATABASE_URL, or a throwaway local server that
+## .ci/postgres.sh installs (Debian, as root) and starts on 127.0.0.1 (`.ci/postgres.sh stop` ends it).
 test: $(STAMP)
-	$(PY) -m pytest
+	eval "$$(.ci/postgres.sh start)" && $(PY) -m pytest
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

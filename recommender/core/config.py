@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from recommender.core.types import DATASETS
 
@@ -78,6 +79,44 @@ def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float 
     return value
 
 
+def _database_url(env: Mapping[str, str]) -> Secret:
+    """``DATABASE_URL``: empty (SQLite under BOT_DATA_DIR) or ``postgresql://user:pass@host:port/db``.
+    It may hold a password, so it is a :class:`Secret` and errors never echo it."""
+    raw = env.get("DATABASE_URL", "").strip()
+    if not raw:
+        return Secret("")
+    shape = "DATABASE_URL must look like postgresql://user:password@host:5432/dbname"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"{shape} (only PostgreSQL is supported; leave it empty for SQLite)")
+    try:
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        port_ok = False
+    if not parts.hostname or not port_ok or not parts.path.strip("/"):
+        raise ConfigError(f"{shape} (a host, an optional port and a database name are needed)")
+    return Secret(raw)
+
+
+def _shards(env: Mapping[str, str]) -> tuple[tuple[int, ...] | None, int | None]:
+    """``SHARD_IDS`` (comma-separated) of ``SHARD_COUNT``: the shards this process runs."""
+    count = _int(env, "SHARD_COUNT", None, minimum=1)
+    raw = env.get("SHARD_IDS", "").strip()
+    if not raw:
+        return None, count
+    if count is None:
+        raise ConfigError("SHARD_IDS needs SHARD_COUNT (the total number of shards across processes)")
+    try:
+        ids = tuple(int(part) for part in raw.split(","))
+    except ValueError:
+        raise ConfigError(f"SHARD_IDS must be comma-separated whole numbers like 0,1, got {raw!r}") from None
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"SHARD_IDS lists a shard twice: {raw!r}")
+    if any(not 0 <= i < count for i in ids):
+        raise ConfigError(f"SHARD_IDS must be between 0 and SHARD_COUNT - 1 ({count - 1}), got {raw!r}")
+    return tuple(sorted(ids)), count
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the bot, the service and the trainer are configured with."""
@@ -95,11 +134,28 @@ class Settings:
     # Abuse limits on top of the per-command cooldowns: commands per minute per member, per server.
     user_commands_per_minute: int = 30
     guild_commands_per_minute: int = 120
+    # PostgreSQL instead of the SQLite file (several processes share it); empty = SQLite.
+    database_url: Secret = field(default_factory=lambda: Secret(""))
+    # Discord shards of this process (None: discord.py decides), out of shard_count in total.
+    shard_ids: tuple[int, ...] | None = None
+    shard_count: int | None = None
+    # Daily SQLite backups: how many days to keep, and where (None: <data_dir>/backups).
+    backup_keep_days: int = 7
+    backup_location: Path | None = None
 
     # Derived locations: all state lives under data_dir.
     @property
     def db_path(self) -> Path:
         return self.data_dir / "bot.sqlite3"
+
+    @property
+    def storage_location(self) -> Path | str:
+        """What ``Storage`` and ``read_member_ratings`` take: the PostgreSQL URL, else the SQLite file."""
+        return self.database_url.get() or self.db_path
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.backup_location or self.data_dir / "backups"
 
     @property
     def cache_dir(self) -> Path:
@@ -158,6 +214,9 @@ class Settings:
                 "copy it again from the Developer Portal -> your app -> Bot -> Reset Token"
             )
 
+        shard_ids, shard_count = _shards(env)
+        backup_dir = env.get("BACKUP_DIR", "").strip() or None
+
         return cls(
             discord_token=Secret(token),
             data_dir=Path(env.get("BOT_DATA_DIR", "").strip() or "data").expanduser(),
@@ -171,4 +230,9 @@ class Settings:
             log_level=level,
             user_commands_per_minute=_int(env, "USER_COMMANDS_PER_MINUTE", 30, minimum=1) or 30,
             guild_commands_per_minute=_int(env, "GUILD_COMMANDS_PER_MINUTE", 120, minimum=1) or 120,
+            database_url=_database_url(env),
+            shard_ids=shard_ids,
+            shard_count=shard_count,
+            backup_keep_days=_int(env, "BACKUP_KEEP_DAYS", 7, minimum=1) or 7,
+            backup_location=Path(backup_dir).expanduser() if backup_dir else None,
         )

@@ -1,4 +1,5 @@
-"""Storage against a real SQLite file in tmp_path: migrations, upserts, failures, concurrency, crashes."""
+"""Storage on both backends (a real SQLite file in tmp_path, a fresh PostgreSQL database):
+migrations, upserts, failures, concurrency, crashes. SQLite-only tests take ``tmp_path``."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ import pytest
 
 from recommender.core.errors import StorageUnavailable, UnknownMovie
 from recommender.core.types import Movie
-from recommender.persistence import storage as storage_module
 from recommender.persistence.storage import SCHEMA_VERSION, Storage, StorageError, read_member_ratings
+from recommender.persistence.storage import migrations as storage_module
+from tests.recommender.persistence.conftest import pg_execute
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MOVIES = [
     Movie(i, f"Movie {i}", 1990 + i % 30, ("Drama",) if i % 2 else ("Comedy", "Romance"))
     for i in range(1, 201)
@@ -36,8 +38,28 @@ def _pragma(path: Path, name: str) -> object:
         conn.close()
 
 
+def _is_postgres(location: Path | str) -> bool:
+    return isinstance(location, str)
+
+
+async def _table_exists(s: Storage, name: str) -> bool:
+    sql = (
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = ?"
+        if s.dialect == "postgresql"
+        else "SELECT COUNT(*) FROM sqlite_master WHERE name = ?"
+    )
+    return (await s._backend.read(sql, (name,)))[0][0] > 0
+
+
 @pytest.fixture
-async def store(tmp_path: Path):
+async def store(location: Path | str):
+    async with Storage(location) as s:
+        await s.load_catalog("ml-test", MOVIES, {1: (10, 4.2, 4.0), 2: (3, 2.0, 3.1)})
+        yield s
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path):
     async with Storage(tmp_path / "bot.sqlite3") as s:
         await s.load_catalog("ml-test", MOVIES, {1: (10, 4.2, 4.0), 2: (3, 2.0, 3.1)})
         yield s
@@ -60,8 +82,8 @@ async def test_migrates_empty_database_and_sets_pragmas(tmp_path: Path) -> None:
     assert _pragma(path, "user_version") == SCHEMA_VERSION
 
 
-async def test_reopen_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
+async def test_reopen_is_idempotent_and_keeps_data(location: Path | str) -> None:
+    path = location
     async with Storage(path) as s:
         await s.load_catalog("ml-test", MOVIES)
         await s.upsert_rating(7, 3, 4.5, 99)
@@ -91,27 +113,34 @@ async def test_upgrades_an_older_schema_in_place(tmp_path: Path) -> None:
 
 
 async def test_failed_migration_leaves_previous_version(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    location: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "bot.sqlite3"
-    async with Storage(path) as s:
+    import asyncpg
+
+    async with Storage(location) as s:
         broken = ("CREATE TABLE half_done (x INTEGER)", "THIS IS NOT SQL")
         monkeypatch.setattr(storage_module, "MIGRATIONS", (*storage_module.MIGRATIONS, broken))
-        with pytest.raises(sqlite3.OperationalError):
+        error = asyncpg.PostgresSyntaxError if _is_postgres(location) else sqlite3.OperationalError
+        with pytest.raises(error):
             await s._migrate(target=SCHEMA_VERSION + 1)
         assert await s.schema_version() == SCHEMA_VERSION
-    conn = sqlite3.connect(path)
-    assert conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'half_done'").fetchone()[0] == 0
-    conn.close()
+        assert not await _table_exists(s, "half_done")
+    if not _is_postgres(location):
+        conn = sqlite3.connect(location)
+        assert conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'half_done'").fetchone()[0] == 0
+        conn.close()
 
 
-async def test_refuses_a_schema_from_the_future(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
+async def test_refuses_a_schema_from_the_future(location: Path | str) -> None:
+    path = location
     async with Storage(path):
         pass
-    conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
-    conn.close()
+    if _is_postgres(location):
+        pg_execute(location, f"UPDATE schema_version SET version = {SCHEMA_VERSION + 5}")
+    else:
+        conn = sqlite3.connect(path)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+        conn.close()
     with pytest.raises(StorageError, match="newer"):
         async with Storage(path):
             pass
@@ -208,12 +237,15 @@ async def test_model_versions_are_recorded(store: Storage) -> None:
 
 
 # -- failures: nothing half-written --------------------------------------------------------------
-async def test_read_only_database_raises_storage_unavailable_and_changes_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
+async def test_read_only_database_raises_storage_unavailable_and_changes_nothing(
+    location: Path | str,
+) -> None:
+    path = location
     async with Storage(path) as s:
         await s.load_catalog("ml-test", MOVIES)
         await s.upsert_rating(1, 1, 3.0, None, rated_at=50.0)
-    # Tests run as root, where chmod does not stop writes; mode=ro makes SQLite refuse them for real.
+    # Tests run as root, where chmod does not stop writes; mode=ro makes SQLite refuse them for real,
+    # default_transaction_read_only PostgreSQL.
     async with Storage(path, read_only=True) as s:
         with pytest.raises(StorageUnavailable):
             await s.upsert_rating(1, 1, 5.0, None)
@@ -225,6 +257,10 @@ async def test_read_only_database_raises_storage_unavailable_and_changes_nothing
             await s.load_catalog("ml-test", [*MOVIES, Movie(9999, "New", 2020)], {1: (1, 1.0, 1.0)})
         with pytest.raises(StorageUnavailable):
             await s.record_model_version("v1", "mf", {}, 1.0, True)
+        with pytest.raises(StorageUnavailable):
+            await s.hide(1, 1)
+        with pytest.raises(StorageUnavailable):
+            await s.import_ratings(1, [(2, 4.0, 60.0)], None)
         # reads still work
         assert [r.stars for r in await s.user_ratings(1)] == [3.0]
     async with Storage(path) as s:
@@ -235,7 +271,8 @@ async def test_read_only_database_raises_storage_unavailable_and_changes_nothing
         assert await s.model_versions() == []
 
 
-async def test_full_disk_raises_storage_unavailable_and_rolls_back(store: Storage) -> None:
+async def test_full_disk_raises_storage_unavailable_and_rolls_back(sqlite_store: Storage) -> None:
+    store = sqlite_store
     await store.upsert_rating(1, 1, 3.0, None)
     await store._limit_pages_for_tests(0)  # SQLite's own page cap: growth fails with SQLITE_FULL
     big = [Movie(10_000 + i, "A long title to fill pages " * 4, 2000) for i in range(5_000)]
@@ -293,7 +330,7 @@ async def test_concurrent_upserts_all_land(store: Storage) -> None:
 
     await asyncio.gather(*(member(u) for u in range(100)))
     assert len(confirmed) == 1_000
-    frame = read_member_ratings(store.path)
+    frame = read_member_ratings(store.location)
     stored = {
         (int(u), int(m)): float(r) for u, m, r in frame[["user_id", "movie_id", "rating"]].itertuples(False)
     }
@@ -387,7 +424,7 @@ def test_read_member_ratings_without_database(tmp_path: Path) -> None:
 async def test_read_member_ratings_types_and_values(store: Storage) -> None:
     await store.upsert_rating(SNOWFLAKE, 2, 4.5, 1, rated_at=1_700_000_000.7)
     await store.upsert_rating(3, 1, 0.5, None, rated_at=1_600_000_000.0)
-    frame = read_member_ratings(store.path)  # while the bot's connection is open
+    frame = read_member_ratings(store.location)  # while the bot's connection is open
     assert {c: str(t) for c, t in frame.dtypes.items()} == {
         "user_id": "int64",
         "movie_id": "int32",

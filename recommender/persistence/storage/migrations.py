@@ -1,0 +1,110 @@
+"""The numbered schema migrations, one list for SQLite and PostgreSQL.
+
+``MIGRATIONS[i]`` brings the schema from version i to i + 1. Each runs in its own transaction
+together with the version bump, so a crash mid-migration leaves the previous version intact. Never
+edit a released migration; append a new one.
+
+The statements are written in SQLite's dialect restricted to what PostgreSQL also accepts; the only
+differences are column types, translated by :func:`for_dialect` (the one place they live): SQLite's
+64-bit ``INTEGER`` and 8-byte ``REAL`` are ``BIGINT`` and ``DOUBLE PRECISION`` in PostgreSQL (Discord
+ids need all 64 bits, unix times more than a 4-byte float), and ``WITHOUT ROWID`` is SQLite-only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Dialect", "for_dialect"]
+
+Dialect = Literal["sqlite", "postgresql"]
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: catalog, member ratings, model versions
+    (
+        """CREATE TABLE movies (
+            id      INTEGER PRIMARY KEY,
+            title   TEXT NOT NULL,
+            year    INTEGER,
+            genres  TEXT NOT NULL DEFAULT '',
+            dataset TEXT NOT NULL
+        )""",
+        """CREATE TABLE ratings (
+            user_id        INTEGER NOT NULL,
+            movie_id       INTEGER NOT NULL REFERENCES movies(id),
+            stars          REAL NOT NULL CHECK (stars >= 0.5 AND stars <= 5.0),
+            guild_id       INTEGER,
+            rated_at       REAL NOT NULL,
+            previous_stars REAL,
+            PRIMARY KEY (user_id, movie_id)
+        ) WITHOUT ROWID""",
+        # the retrain loop counts ratings newer than the last training
+        "CREATE INDEX ratings_rated_at ON ratings(rated_at)",
+        "CREATE INDEX ratings_movie ON ratings(movie_id)",
+        """CREATE TABLE model_versions (
+            version    TEXT PRIMARY KEY,
+            family     TEXT NOT NULL,
+            metrics    TEXT NOT NULL,
+            trained_at REAL NOT NULL,
+            published  INTEGER NOT NULL,
+            recorded_at REAL NOT NULL
+        )""",
+    ),
+    # 2: dataset popularity next to the catalog (cold start works before any model exists)
+    (
+        """CREATE TABLE movie_popularity (
+            movie_id  INTEGER PRIMARY KEY REFERENCES movies(id) ON DELETE CASCADE,
+            n_ratings INTEGER NOT NULL,
+            mean      REAL NOT NULL,
+            score     REAL NOT NULL
+        )""",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
+    # 3: IMDb/TMDB ids, hidden movies and watchlists, retrain outcomes, cross-process locks
+    (
+        "ALTER TABLE movies ADD COLUMN imdb_id INTEGER",
+        "ALTER TABLE movies ADD COLUMN tmdb_id INTEGER",
+        # a hidden or listed movie that leaves the catalog goes with it (its id may mean another film)
+        """CREATE TABLE hidden (
+            user_id   INTEGER NOT NULL,
+            movie_id  INTEGER NOT NULL REFERENCES movies(id) ON DELETE CASCADE,
+            hidden_at REAL NOT NULL,
+            PRIMARY KEY (user_id, movie_id)
+        )""",
+        """CREATE TABLE watchlist (
+            user_id  INTEGER NOT NULL,
+            movie_id INTEGER NOT NULL REFERENCES movies(id) ON DELETE CASCADE,
+            added_at REAL NOT NULL,
+            PRIMARY KEY (user_id, movie_id)
+        )""",
+        # no surrogate key: SQLite and PostgreSQL generate ids differently, and the time orders runs
+        """CREATE TABLE retrain_runs (
+            started_at  REAL NOT NULL,
+            finished_at REAL NOT NULL,
+            trigger     TEXT NOT NULL,
+            published   INTEGER NOT NULL,
+            version     TEXT,
+            reason      TEXT NOT NULL DEFAULT '',
+            metrics     TEXT NOT NULL
+        )""",
+        "CREATE INDEX retrain_runs_finished ON retrain_runs(finished_at)",
+        """CREATE TABLE locks (
+            name        TEXT PRIMARY KEY,
+            owner_pid   INTEGER NOT NULL,
+            owner_host  TEXT NOT NULL,
+            acquired_at REAL NOT NULL
+        )""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_POSTGRES_TYPES = ((re.compile(r"\bINTEGER\b"), "BIGINT"), (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"))
+
+
+def for_dialect(statement: str, dialect: Dialect) -> str:
+    """One migration statement as ``dialect`` needs it."""
+    if dialect == "sqlite":
+        return statement
+    for pattern, replacement in _POSTGRES_TYPES:
+        statement = pattern.sub(replacement, statement)
+    return statement.replace(" WITHOUT ROWID", "")
