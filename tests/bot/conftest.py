@@ -7,6 +7,7 @@ from pathlib import Path
 
 import discord
 import pytest
+import simcord
 
 from bot.client import MovieBot, create_bot
 from recommender.core.config import Settings
@@ -46,3 +47,9 @@ def world(simcord_env) -> World:
     other = guild.add_member(simcord_env.create_user("bob"))
     admin = guild.add_member(simcord_env.create_user("carol"), roles=[mods])
     return World(guild, channel, member, other, admin)
+
+
+@pytest.fixture
+def lenient_discord(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let any option value through, as a stale command schema or a forged client would."""
+    monkeypatch.setattr(simcord.interactions, "validate_option_value", lambda _cmd, _opt, value: value)

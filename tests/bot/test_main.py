@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import subprocess
@@ -36,30 +37,23 @@ def test_bad_configuration_exits_2_with_the_reason():
     assert "Configuration error" in proc.stderr and "MOVIELENS_DATASET" in proc.stderr
 
 
-class _OpenService(FakeService):
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *exc):
-        return None
-
-
 @pytest.fixture
 def prepared(monkeypatch, tmp_path):
     """PREPARE replaced by recorders, so these tests check the order and the exits, not the data."""
     steps: list[str] = []
-    service = _OpenService()
+    service = FakeService()
 
     async def prepare_catalog(settings):
         steps.append("catalog")
         return 3
 
+    @contextlib.asynccontextmanager
     async def open_service(settings, **kwargs):
         steps.append("service")
-        return service
+        yield service
 
     monkeypatch.setattr(cli, "prepare_catalog", prepare_catalog)
-    monkeypatch.setattr("recommender.serving.service.RecommenderService.open", open_service)
+    monkeypatch.setattr(cli, "open_service", open_service)
     return steps, service, {"BOT_DATA_DIR": str(tmp_path)}
 
 

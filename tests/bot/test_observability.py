@@ -19,7 +19,7 @@ def lines(caplog, level: int = logging.INFO) -> list[dict]:
 
 
 async def test_every_command_and_outcome_logs_one_line_that_stats_agrees_with(
-    simcord_env, world, fake_service, caplog
+    simcord_env, world, fake_service, caplog, lenient_discord
 ):
     caplog.set_level(logging.DEBUG, logger="bot.interactions")
     member, admin, channel = world.member, world.admin, world.channel
