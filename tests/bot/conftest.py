@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +14,18 @@ import simcord
 from bot.client import MovieBot, create_bot
 from recommender.core.config import Settings
 from tests.bot.fakes import FakeService
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """``setup_logging`` replaces the root handlers and sets levels: put them back after each test."""
+    changed = [logging.getLogger(), logging.getLogger("discord")]
+    saved = [(logger, logger.handlers[:], logger.level, logger.filters[:]) for logger in changed]
+    yield
+    for logger, handlers, level, filters in saved:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.filters[:] = filters
 
 
 @pytest.fixture
