@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot import health
-from bot.lifecycle import SHUTDOWN_MESSAGE, InFlight, serve
+from bot.lifecycle import SHUTDOWN_MESSAGE, InFlight
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,19 +125,56 @@ class _Bot:
         self.closed.set()
 
 
-async def test_serve_shuts_down_on_sigterm_and_returns_its_name():
-    import os
-    import signal
+_SERVE_IN_A_CHILD = """
+import asyncio, sys
+sys.path.insert(0, {root!r})
+from bot.lifecycle import serve
 
-    bot = _Bot()
-    started = asyncio.Event()
+class Bot:
+    def __init__(self):
+        self.shutdowns = 0
+        self.closed = asyncio.Event()
 
-    async def start(_bot) -> None:
-        started.set()
+    async def shutdown(self, *, drain_timeout=25.0):
+        self.shutdowns += 1
+        self.closed.set()
+
+async def main():
+    bot = Bot()
+
+    async def start(_bot):
+        print("ready", flush=True)
         await bot.closed.wait()  # like bot.start(): returns once the bot is closed
 
-    task = asyncio.create_task(serve(bot, start))  # type: ignore[arg-type]
-    await started.wait()
-    os.kill(os.getpid(), signal.SIGTERM)
-    assert await asyncio.wait_for(task, 10) == "SIGTERM"
-    assert bot.shutdowns == 1
+    stopped_by = await serve(bot, start)
+    print(stopped_by, bot.shutdowns, flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_serve_shuts_down_on_sigterm_and_returns_its_name():
+    """The signal goes to a child process running serve(), never to the test runner itself."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SERVE_IN_A_CHILD.format(root=root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=20)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, err
+    assert out.split() == ["SIGTERM", "1"]  # stopped by that signal, shut down once

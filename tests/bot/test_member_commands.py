@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from types import SimpleNamespace
 
 import pytest
 
@@ -212,22 +211,20 @@ async def test_forget_times_out_without_deleting(simcord_env, world, fake_servic
     assert world.member.id in fake_service.ratings_by_user
 
 
-async def test_forget_buttons_answer_only_their_owner(simcord_env, world, fake_service):
-    """The prompt is ephemeral, so only alice sees it; the view also refuses anyone else."""
-    from bot.cogs.ratings import ConfirmForget
+async def test_forget_buttons_answer_only_their_owner(simcord_env, world, fake_service, monkeypatch):
+    """The prompt is ephemeral, so only alice sees it; a modified client that presses it anyway
+    goes through discord.py's real component handling and the view refuses it."""
+    import simcord.actors
 
-    sent: list[str] = []
-
-    async def send_message(text, ephemeral=False):
-        sent.append(text)
-
-    stranger = SimpleNamespace(
-        user=SimpleNamespace(id=999), response=SimpleNamespace(send_message=send_message)
-    )
-    view = ConfirmForget(simcord_env.bot, owner_id=world.member.id, origin=None)  # type: ignore[arg-type]
-    assert await view.interaction_check(stranger) is False  # type: ignore[arg-type]
-    assert "Only the member who asked" in sent[0]
-    view.stop()
+    await world.member.slash(world.channel, "rate", movie="id:1", stars=4.0)
+    prompt = await world.member.slash(world.channel, "forget")
+    monkeypatch.setattr(simcord.actors, "can_access_message", lambda *_args: True)
+    refused = await world.other.click(prompt.response, label="Delete everything")
+    assert refused.ephemeral and "Only the member who asked" in refused.response.content
+    assert world.member.id in fake_service.ratings_by_user
+    assert not [c for c in fake_service.calls if c[0] == "forget"]
+    done = await world.member.click(prompt.response, label="Delete everything")  # still works for alice
+    assert "deleted 1 rating" in done.response.content
 
 
 async def test_a_bug_in_the_service_gets_a_private_apology_and_a_logged_traceback(
