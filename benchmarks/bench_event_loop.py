@@ -3,9 +3,9 @@
 A 10 ms ticker measures how late the event loop wakes it (p50, p99, max), first with interactions
 only (baseline), then while ``service.retrain`` runs ``train.py`` in its child process. The
 interactions are what the bot's commands do per request, in the same process and loop: the
-autocomplete search and choices (``bot.transformers.search_choices``), ``rate``, ``recommend``,
+autocomplete search and choices (``bot.ui.transformers.search_choices``), ``rate``, ``recommend``,
 ``predict`` and ``similar`` through the real ``RecommenderService`` (SQLite, numpy scoring), and the
-embed rendering (``bot.render``). Discord's HTTP/gateway I/O is not simulated. Target: p99 < 50 ms.
+embed rendering (``bot.ui.render``). Discord's HTTP/gateway I/O is not simulated. Target: p99 < 50 ms.
 
     .venv/bin/python -m benchmarks.bench_event_loop [--epochs 8] [--rate 20] [--baseline 5]
 
@@ -28,9 +28,9 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bot import render
-from bot.__main__ import prepare_catalog
-from bot.transformers import search_choices
+from bot.__main__ import open_service, prepare_catalog
+from bot.ui import render
+from bot.ui.transformers import search_choices
 from recommender.core.config import Settings
 from recommender.pipeline.worker import TrainingWorker
 from recommender.serving.service import RecommenderService
@@ -98,7 +98,7 @@ class Traffic:
         self.errors = 0
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self.movie_ids = [m.movie_id for m in service.catalog.search("the", limit=25)] or [1]
+        self.movie_ids = [m.movie_id for m in service.catalog.search("the", 25)] or [1]
 
     async def one(self, i: int) -> None:
         began = time.perf_counter()
@@ -156,7 +156,7 @@ async def measure(settings: Settings, epochs: int, rate: float, baseline: float)
     await prepare_catalog(settings)
     worker = TrainingWorker(settings, args=["--epochs", str(epochs)])
     rows = []
-    async with await RecommenderService.open(settings, worker=worker) as service:
+    async with open_service(settings, worker=worker) as service:
         # A serving model first (not measured): a retrain normally replaces one, and the serving
         # paths differ without one.
         warm = await service.retrain()

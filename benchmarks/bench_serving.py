@@ -30,13 +30,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
+from bot.__main__ import open_service
 from recommender.core.config import Settings
 from recommender.core.types import DATASETS, Movie, member_key
 from recommender.features.content import ContentFeatures
 from recommender.persistence.registry import Registry
 from recommender.persistence.storage import Storage
 from recommender.scoring.model import ServingModel
-from recommender.serving.service import RecommenderService, ServingPath
+from recommender.serving.contract import ServingPath
 
 GENRES = (
     "Action Adventure Animation Children Comedy Crime Documentary Drama Fantasy Film-Noir Horror "
@@ -135,7 +136,8 @@ async def run(args: argparse.Namespace) -> list[tuple[str, np.ndarray, float | N
         await prepare(settings, args)
 
         started = time.perf_counter()
-        service = await RecommenderService.open(settings)
+        opened = open_service(settings, worker=None)
+        service = await opened.__aenter__()
         startup = time.perf_counter() - started
         try:
             model = service.model
@@ -166,7 +168,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, np.ndarray, float | N
                 return int(rng.integers(1, n_catalog - args.content_only + 1))
 
             async def fold_uncached() -> None:
-                service._fold_cache.clear()  # measure the solve, not the cache
+                service._folds.clear()  # measure the solve, not the cache
                 await service.recommend(FOLD_MEMBER)
 
             async def fold_only() -> None:
@@ -213,7 +215,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, np.ndarray, float | N
             )
             return rows
         finally:
-            await service.close()
+            await opened.__aexit__(None, None, None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,18 +16,24 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import sys
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Final, Literal, TextIO
 
 from recommender.core.config import ConfigError, Secret, Settings
 
 if TYPE_CHECKING:
     from bot.client import MovieBot
     from bot.lifecycle import Start
+    from recommender.serving.contract import RetrainEvent
+    from recommender.serving.service import RecommenderService, Worker
+
+#: ``worker=DEFAULT_WORKER``: the pipeline's TrainingWorker for the settings.
+DEFAULT_WORKER: Final = "default"
 
 log = logging.getLogger("bot")
 
@@ -57,20 +63,38 @@ class RedactSecrets(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Never raises: a filter that raises turns one bad log call into an error at its call site."""
         if not self._values:
             return True
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:
+            # Arguments that don't fit the format ("%s %s" with one): keep everything, as text, so
+            # that neither the formatter nor logging's own error report prints the raw arguments.
+            message = f"{self._text(record.msg)} (log arguments did not fit: {self._text(record.args)})"
         cleaned = self._clean(message)
-        if cleaned != message:
+        if cleaned != message or record.args:
             record.msg, record.args = cleaned, None
         if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            try:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            except Exception:
+                record.exc_text = "(the traceback could not be formatted)"
         if record.exc_text:
             record.exc_text = self._clean(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._clean(record.stack_info)
         return True
 
+    @staticmethod
+    def _text(value: object) -> str:
+        try:
+            return str(value)
+        except Exception:
+            return f"<unprintable {type(value).__name__}>"
 
-def setup_logging(settings: Settings, stream: Any = None) -> logging.Handler:
+
+def setup_logging(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
     """One stderr handler on the root logger, with the token filter on the handler itself."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
@@ -124,15 +148,79 @@ async def prepare_catalog(settings: Settings) -> int:
         return n
 
 
-async def _print_progress(event: dict) -> None:
+def default_worker(settings: Settings) -> Worker | None:
+    """The pipeline's TrainingWorker for these settings (None if it cannot be built here)."""
+    try:
+        from recommender.pipeline.worker import TrainingWorker
+    except ImportError:
+        log.warning("recommender.pipeline.worker is not available; /retrain is disabled")
+        return None
+    return TrainingWorker(settings)
+
+
+@contextlib.asynccontextmanager
+async def open_service(
+    settings: Settings, *, worker: Worker | Literal["default"] | None = DEFAULT_WORKER
+) -> AsyncIterator[RecommenderService]:
+    """Open storage, build the catalogue from it, load the current model off the event loop; the
+    service and then storage are closed on exit."""
+    from recommender.core.types import DATASETS
+    from recommender.persistence.registry import Registry
+    from recommender.persistence.storage import Storage
+    from recommender.serving.catalog import Catalog
+    from recommender.serving.service import RecommenderService
+
+    started = time.perf_counter()
+    async with Storage(settings.db_path) as storage:
+        movies = await storage.all_movies()
+        popularity = await storage.popularity()
+        dataset = await storage.catalog_dataset() or settings.movielens_dataset
+        if dataset != settings.movielens_dataset:
+            # Stored ratings refer to the stored catalogue, so its scale is the one to validate against.
+            log.warning(
+                "the database holds the %s catalog but MOVIELENS_DATASET=%s; serving %s",
+                dataset,
+                settings.movielens_dataset,
+                dataset,
+            )
+        if not movies:
+            log.warning(
+                "the movie catalog in %s is empty; run `python -m bot --prepare-only`", settings.db_path
+            )
+        # Autocomplete ranks near-ties by how well known a movie is (its rating count), not by how
+        # well rated: "star" should offer Star Wars before an obscure, highly rated film.
+        catalog = await asyncio.to_thread(Catalog, movies, {m: p[0] for m, p in popularity.items()})
+        chosen = default_worker(settings) if isinstance(worker, str) else worker
+        service = RecommenderService(
+            storage,
+            catalog,
+            Registry(settings.models_dir),
+            DATASETS[dataset].scale,
+            popularity=popularity,
+            worker=chosen,
+        )
+        async with service:
+            await service.reload_model_async()
+            log.info(
+                "service ready in %.2f s: %d movies, model %s",
+                time.perf_counter() - started,
+                len(catalog),
+                service.model_version or "none (popularity)",
+            )
+            yield service
+
+
+async def _print_progress(event: RetrainEvent) -> None:
     if event.get("event") == "epoch":
-        loss, val = event.get("loss", float("nan")), event.get("val_loss", float("nan"))
+        loss, val = event.get("loss"), event.get("val_loss")
+        loss = loss if isinstance(loss, int | float) else float("nan")
+        val = val if isinstance(val, int | float) else float("nan")
         _say(f"  epoch {event.get('epoch')}/{event.get('epochs')}  loss {loss:.4f}  val_loss {val:.4f}")
     elif event.get("event") == "start":
         _say("  training started in the worker…")
 
 
-async def ensure_model(service: Any) -> None:
+async def ensure_model(service: RecommenderService) -> None:
     """Train and publish a first model when the registry has none."""
     if service.model_version is not None:
         _say(f"Serving model {service.model_version}.")
@@ -150,21 +238,19 @@ async def run(
     settings: Settings,
     *,
     prepare_only: bool,
-    start: Start | None = None,
-    worker: Any = None,
+    start: Start[MovieBot] | None = None,
+    worker: Worker | Literal["default"] | None = DEFAULT_WORKER,
     first_model: bool = True,
 ) -> int:
     """PREPARE, then serve until Discord closes the connection or SIGTERM/SIGINT arrives.
 
     ``start`` defaults to ``bot.start(token)``; the process tests pass a simcord-backed one, so the
     signal handling, draining and closing below are exactly what production runs. ``worker``
-    replaces the service's default TrainingWorker and ``first_model=False`` skips training a first
-    model (both for tests).
+    replaces the default TrainingWorker (None: no retraining) and ``first_model=False`` skips
+    training a first model (both for tests).
     """
-    from recommender.serving.service import RecommenderService
-
     await prepare_catalog(settings)
-    async with await RecommenderService.open(settings, worker=worker) as service:
+    async with open_service(settings, worker=worker) as service:
         if first_model:
             await ensure_model(service)
         if prepare_only:
@@ -193,8 +279,15 @@ async def run(
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None, **run_options: Any) -> int:
-    """The CLI. ``run_options`` go to :func:`run` (the process tests pass a simcord ``start``)."""
+def main(
+    argv: Sequence[str] | None = None,
+    env: dict[str, str] | None = None,
+    *,
+    start: Start[MovieBot] | None = None,
+    worker: Worker | Literal["default"] | None = DEFAULT_WORKER,
+    first_model: bool = True,
+) -> int:
+    """The CLI; the keywords go to :func:`run` (the process tests pass a simcord ``start``)."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="The movie recommender Discord bot.")
     parser.add_argument(
         "--prepare-only",
@@ -209,7 +302,9 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None, *
         return EXIT_CONFIG
     setup_logging(settings)
     try:
-        return asyncio.run(run(settings, prepare_only=args.prepare_only, **run_options))
+        return asyncio.run(
+            run(settings, prepare_only=args.prepare_only, start=start, worker=worker, first_model=first_model)
+        )
     except KeyboardInterrupt:
         return EXIT_OK
     except Exception as exc:

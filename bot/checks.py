@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import discord
 from discord import app_commands
 
+from bot.cooldowns import Cooldowns
 from bot.errors import AdminOnly, GuildBusy
+from bot.protocols import BotState
 
 __all__ = ["Cooldowns", "admin_only", "check_rate_limits", "is_admin", "per_user_cooldown"]
 
@@ -32,7 +34,8 @@ def admin_only() -> Callable[[T], T]:
     def predicate(interaction: discord.Interaction) -> bool:
         if interaction.guild is None:
             raise app_commands.NoPrivateMessage()
-        role_id = getattr(getattr(interaction.client, "settings", None), "admin_role_id", None)
+        client = interaction.client
+        role_id = client.settings.admin_role_id if isinstance(client, BotState) else None
         if not is_admin(interaction, role_id):
             raise AdminOnly()
         return True
@@ -40,44 +43,14 @@ def admin_only() -> Callable[[T], T]:
     return app_commands.check(predicate)
 
 
-class Cooldowns:
-    """Per-user rate limits, owned by one bot.
-
-    ``app_commands.checks.cooldown`` keeps its buckets in the decorator's closure, i.e. one set per
-    process shared by every bot instance; keeping them on the bot makes two bots (or two tests)
-    independent.
-    """
-
-    def __init__(self) -> None:
-        self._buckets: dict[tuple[str, int], app_commands.Cooldown] = {}
-
-    def hit(self, name: str, user_id: int, rate: int, per: float) -> float | None:
-        """Count one use; the seconds to wait if over the limit, else ``None``."""
-        bucket = self._buckets.get((name, user_id))
-        if bucket is None:
-            bucket = self._buckets[(name, user_id)] = app_commands.Cooldown(rate, per)
-        return bucket.update_rate_limit()
-
-    def peek(self, name: str, key: int, rate: int, per: float) -> float | None:
-        """The seconds to wait if one more use would be over the limit, without counting it."""
-        bucket = self._buckets.get((name, key))
-        if bucket is None:
-            return None
-        if bucket.get_tokens() > 0:
-            return None
-        return bucket.get_retry_after() or None
-
-    def reset(self) -> None:
-        self._buckets.clear()
-
-
 def per_user_cooldown(rate: int, per: float) -> Callable[[T], T]:
     """At most ``rate`` uses per ``per`` seconds per member; raises ``CommandOnCooldown`` beyond."""
 
     def predicate(interaction: discord.Interaction) -> bool:
-        cooldowns: Any = getattr(interaction.client, "cooldowns", None)
-        if cooldowns is None:
+        client = interaction.client
+        if not isinstance(client, BotState):
             return True
+        cooldowns = client.cooldowns
         name = interaction.command.qualified_name if interaction.command else "?"
         retry_after = cooldowns.hit(name, interaction.user.id, rate, per)
         if retry_after is not None:
@@ -96,11 +69,10 @@ def check_rate_limits(interaction: discord.Interaction) -> None:
     The server bucket is checked first without spending: a member refused by their own limit does not
     use up the server's budget, and a busy server does not use up the member's.
     """
-    client: Any = interaction.client
-    cooldowns: Cooldowns | None = getattr(client, "cooldowns", None)
-    settings = getattr(client, "settings", None)
-    if cooldowns is None or settings is None:
+    client = interaction.client
+    if not isinstance(client, BotState):
         return
+    cooldowns, settings = client.cooldowns, client.settings
     guild_rate = int(settings.guild_commands_per_minute)
     if interaction.guild_id is not None:
         wait = cooldowns.peek(GUILD_BUCKET, interaction.guild_id, guild_rate, 60.0)

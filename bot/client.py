@@ -6,8 +6,6 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import discord
 from discord import app_commands
@@ -19,15 +17,13 @@ from bot.errors import describe_error, send_ephemeral
 from bot.lifecycle import DRAIN_TIMEOUT, SHUTDOWN_MESSAGE, WORKER_GRACE, InFlight
 from recommender.core.config import Settings
 from recommender.core.errors import RetrainInProgress
-from recommender.core.types import DATASETS, RatingScale
+from recommender.serving.contract import MovieService, ProgressCallback, RetrainEvent
 
 __all__ = ["COGS", "MovieBot", "MovieTree", "Retrainer", "create_bot"]
 
 log = logging.getLogger(__name__)
 
 COGS = ("bot.cogs.ratings", "bot.cogs.recommendations", "bot.cogs.admin")
-
-Progress = Callable[[dict], Awaitable[None]]
 
 
 class MovieTree(app_commands.CommandTree):
@@ -37,10 +33,11 @@ class MovieTree(app_commands.CommandTree):
     async def _call(self, interaction: discord.Interaction) -> None:
         # discord.py runs every command and autocomplete through _call (pinned to discord.py 2.x);
         # wrapping it is the one place that sees each interaction from start to finish.
-        gate: InFlight | None = getattr(self.client, "in_flight", None)
-        if gate is None:
+        bot = self.client
+        if not isinstance(bot, MovieBot):
             await super()._call(interaction)
             return
+        gate = bot.in_flight
         if not gate.enter():
             await self._refuse_while_stopping(interaction)
             return
@@ -61,8 +58,7 @@ class MovieTree(app_commands.CommandTree):
         finally:
             if interaction.type is not discord.InteractionType.autocomplete:
                 command = interaction.command.qualified_name if interaction.command else "?"
-                stats = getattr(self.client, "interaction_stats", None)
-                telemetry.finish(interaction, command, "shutting_down", stats)
+                telemetry.finish(interaction, command, "shutting_down", self._stats())
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         telemetry.start(interaction)
@@ -84,24 +80,29 @@ class MovieTree(app_commands.CommandTree):
         except discord.HTTPException:
             # The interaction may have expired; the log line above is all we can still do.
             log.warning("could not tell user %s about an error in /%s", interaction.user.id, command)
-        stats = getattr(self.client, "interaction_stats", None)
-        telemetry.finish(interaction, command, outcome, stats)
+        telemetry.finish(interaction, command, outcome, self._stats())
+
+    def _stats(self) -> telemetry.InteractionStats | None:
+        bot = self.client
+        return bot.interaction_stats if isinstance(bot, MovieBot) else None
 
 
 class Retrainer:
     """Runs one retrain at a time through the service's worker, for ``/retrain`` and the loop alike."""
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: MovieService) -> None:
         self._service = service
         self._lock = asyncio.Lock()
-        self.last_result: dict | None = None
+        self.last_result: RetrainEvent | None = None
         self.last_finished: float | None = None
 
     @property
     def running(self) -> bool:
         return self._lock.locked()
 
-    async def run(self, on_progress: Progress | None = None, *, force: bool, trigger: str) -> dict:
+    async def run(
+        self, on_progress: ProgressCallback | None = None, *, force: bool, trigger: str
+    ) -> RetrainEvent:
         """The worker's "done" event; ``RetrainInProgress`` if one is already running."""
         if self._lock.locked():
             raise RetrainInProgress()
@@ -137,12 +138,12 @@ class Retrainer:
 
 
 class MovieBot(commands.Bot):
-    """The bot; it only talks to the ``RecommenderService`` it is given."""
+    """The bot; it only talks to the ``MovieService`` it is given."""
 
     def __init__(
         self,
         settings: Settings,
-        service: Any,
+        service: MovieService,
         *,
         sync_commands: bool = True,
         heartbeat_interval: float = health.INTERVAL,
@@ -171,12 +172,6 @@ class MovieBot(commands.Bot):
         self.gateway_connected = False
         self.heartbeat_loop = tasks.loop(seconds=heartbeat_interval)(self._heartbeat_tick)
 
-    @property
-    def scale(self) -> RatingScale:
-        """The dataset's star scale (the service's, if it says)."""
-        scale = getattr(self.service, "scale", None)
-        return scale if isinstance(scale, RatingScale) else DATASETS[self.settings.movielens_dataset].scale
-
     async def setup_hook(self) -> None:
         for name in COGS:
             await self.load_extension(name)
@@ -201,7 +196,9 @@ class MovieBot(commands.Bot):
         self.synced_commands = synced
         return synced
 
-    async def on_app_command_completion(self, interaction: discord.Interaction, command: Any) -> None:
+    async def on_app_command_completion(
+        self, interaction: discord.Interaction, command: app_commands.Command | app_commands.ContextMenu
+    ) -> None:
         outcome = interaction.extras.get("outcome", "ok")  # a command may refine it (see /retrain)
         telemetry.finish(interaction, command.qualified_name, outcome, self.interaction_stats)
 
@@ -213,7 +210,7 @@ class MovieBot(commands.Bot):
         stats = await self.service.stats()
         return int(stats.ratings_since_training)
 
-    async def background_retrain(self) -> dict | None:
+    async def background_retrain(self) -> RetrainEvent | None:
         """One tick of the loop: retrain when enough new ratings arrived, through the same worker.
 
         The first tick runs right after start-up, so ratings that piled up while the bot was down
@@ -265,7 +262,7 @@ class MovieBot(commands.Bot):
                     "connected": self.gateway_connected and not self.is_closed(),
                     "latency_ms": round(self.latency * 1000, 1),
                     "interval": self.heartbeat_interval,
-                    "model_version": getattr(self.service, "model_version", None),
+                    "model_version": self.service.model_version,
                     "retrain_running": self.retrainer.running,
                     "in_flight": self.in_flight.count,
                     "reason": reason,
@@ -286,13 +283,10 @@ class MovieBot(commands.Bot):
         self.beat(reason="shutdown", state="stopping")
         self.retrain_loop.cancel()
         self.heartbeat_loop.cancel()
-        worker = getattr(self.service, "worker", None)
-        if worker is not None and getattr(worker, "running", False) and hasattr(worker, "stop"):
-            log.info("stopping the training worker (pid %s)", getattr(worker, "pid", None))
-            try:
-                await worker.stop(grace=WORKER_GRACE)
-            except Exception:
-                log.exception("stopping the training worker failed")
+        try:
+            await self.service.stop_training(WORKER_GRACE)
+        except Exception:
+            log.exception("stopping the training worker failed")
         in_flight = self.in_flight.count
         if not await self.in_flight.drain(drain_timeout):
             log.warning(
@@ -313,6 +307,12 @@ class MovieBot(commands.Bot):
         await super().close()
 
 
-def create_bot(settings: Settings, service: Any, *, sync_commands: bool = True, **kwargs: Any) -> MovieBot:
+def create_bot(
+    settings: Settings,
+    service: MovieService,
+    *,
+    sync_commands: bool = True,
+    heartbeat_interval: float = health.INTERVAL,
+) -> MovieBot:
     """Build the bot around a service (tests pass a fake or a real service over a temp dir)."""
-    return MovieBot(settings, service, sync_commands=sync_commands, **kwargs)
+    return MovieBot(settings, service, sync_commands=sync_commands, heartbeat_interval=heartbeat_interval)

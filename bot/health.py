@@ -18,7 +18,6 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 __all__ = [
     "HEALTH_FILE",
@@ -39,13 +38,13 @@ def heartbeat_path(data_dir: Path | str) -> Path:
     return Path(data_dir) / HEALTH_FILE
 
 
-def _json_safe(value: Any) -> Any:
+def _json_safe(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None  # discord.py reports latency as inf/nan before the first heartbeat ACK
     return value
 
 
-def write_heartbeat(path: Path, fields: Mapping[str, Any]) -> None:
+def write_heartbeat(path: Path, fields: Mapping[str, object]) -> None:
     """Atomically replace ``path`` with ``fields`` plus ``beat_at`` (wall-clock seconds).
 
     No fsync: a heartbeat lost in a power cut is harmless, and fsync every 30 s costs disk wear.

@@ -15,12 +15,9 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from bot.client import MovieBot
-
-__all__ = ["SHUTDOWN_MESSAGE", "InFlight", "serve"]
+__all__ = ["SHUTDOWN_MESSAGE", "InFlight", "Stoppable", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +25,16 @@ SHUTDOWN_MESSAGE = "I'm restarting right now and can't take new commands. Please
 DRAIN_TIMEOUT = 25.0  # plus up to WORKER_GRACE for the trainer: inside compose.yaml's 45 s stop_grace_period
 WORKER_GRACE = 10.0
 
-Start = Callable[["MovieBot"], Awaitable[Any]]
+
+class Stoppable(Protocol):
+    """What :func:`serve` needs from the bot (``MovieBot`` has it), so lifecycle need not import it."""
+
+    async def shutdown(self, *, drain_timeout: float = DRAIN_TIMEOUT) -> None: ...
+
+
+BotT = TypeVar("BotT", bound=Stoppable)
+#: Runs the bot until Discord closes the connection: ``bot.start(token)`` in production.
+Start = Callable[[BotT], Awaitable[None]]
 
 
 class InFlight:
@@ -65,8 +71,8 @@ class InFlight:
 
 
 async def serve(
-    bot: MovieBot,
-    start: Start,
+    bot: BotT,
+    start: Start[BotT],
     *,
     signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT),
     drain_timeout: float = DRAIN_TIMEOUT,

@@ -7,13 +7,17 @@ import logging
 import statistics
 import time
 from collections import Counter, deque
-from typing import Any
 
 import discord
+
+from recommender.serving.contract import ServingPath
 
 __all__ = ["InteractionStats", "autocomplete_done", "finish", "percentile", "set_path", "start"]
 
 log = logging.getLogger("bot.interactions")
+
+#: One interaction's log line: names to JSON scalars.
+Fields = dict[str, str | int | float | None]
 
 _STARTED = "telemetry_started"
 _LOGGED = "telemetry_logged"
@@ -24,9 +28,9 @@ def start(interaction: discord.Interaction) -> None:
     interaction.extras.setdefault(_STARTED, time.perf_counter())
 
 
-def set_path(interaction: discord.Interaction, path: Any) -> None:
-    """Record which serving path answered (``ServingPath`` or its string value)."""
-    interaction.extras["path"] = str(getattr(path, "value", path))
+def set_path(interaction: discord.Interaction, path: ServingPath) -> None:
+    """Record which serving path answered."""
+    interaction.extras["path"] = path.value
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -49,7 +53,7 @@ class InteractionStats:
         self.autocomplete: Counter[str] = Counter()  # "ok" / "failed"; not counted as interactions
         self.latencies_ms: deque[float] = deque(maxlen=window)
 
-    def record(self, fields: dict[str, Any]) -> None:
+    def record(self, fields: Fields) -> None:
         kind = fields["outcome"].split(":")[0]  # "ok:not_published" is still ok
         self.outcomes[kind] += 1
         self.commands[fields["command"]] += 1
@@ -59,7 +63,7 @@ class InteractionStats:
             self.paths[fields["path"]] += 1
         self.latencies_ms.append(fields["latency_ms"])
 
-    def record_autocomplete(self, fields: dict[str, Any]) -> None:
+    def record_autocomplete(self, fields: Fields) -> None:
         self.autocomplete["ok" if fields["outcome"] == "ok" else "failed"] += 1
 
     def summary(self) -> dict[str, float | int]:
@@ -79,13 +83,13 @@ class InteractionStats:
 
 def finish(
     interaction: discord.Interaction, command: str, outcome: str, stats: InteractionStats | None = None
-) -> dict[str, Any]:
+) -> Fields:
     """Log the interaction's single line (once) and count it."""
     if interaction.extras.get(_LOGGED):
         return {}
     interaction.extras[_LOGGED] = True
     began = interaction.extras.get(_STARTED, time.perf_counter())
-    fields: dict[str, Any] = {
+    fields: Fields = {
         "command": command,
         "user_id": interaction.user.id if interaction.user else None,
         "guild_id": interaction.guild_id,
@@ -105,10 +109,10 @@ def autocomplete_done(
     outcome: str,
     n_choices: int,
     stats: InteractionStats | None = None,
-) -> dict[str, Any]:
+) -> Fields:
     """Autocomplete runs on every keystroke: its line is DEBUG and it has its own counter."""
     began = interaction.extras.get(_STARTED, time.perf_counter())
-    fields: dict[str, Any] = {
+    fields: Fields = {
         "command": f"{command}:autocomplete",
         "user_id": interaction.user.id if interaction.user else None,
         "guild_id": interaction.guild_id,

@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
 from bot.checks import admin_only
 from bot.client import MovieBot
+from bot.ui import render
 from recommender.core.errors import RetrainInProgress
+from recommender.serving.contract import RetrainEvent
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class ProgressReporter:
         self.edits = 0
         self.events = 0
 
-    async def __call__(self, event: dict) -> None:
+    async def __call__(self, event: RetrainEvent) -> None:
         self.events += 1
         if event.get("event") == "done":
             return  # the final message is written by the command
@@ -72,7 +72,7 @@ class Admin(commands.Cog):
         interaction.extras["public_defer"] = True
         progress = ProgressReporter(interaction)
         # Not forced: a run that is worse than the serving model is reported, not published.
-        result: dict[str, Any] = await self.bot.retrainer.run(
+        result = await self.bot.retrainer.run(
             progress, force=False, trigger=f"/retrain by {interaction.user.id}"
         )
         if not result.get("published"):
@@ -81,7 +81,7 @@ class Admin(commands.Cog):
         embed = render.retrain_result_embed(result)
         files: list[discord.File] = []
         plot = result.get("plot")
-        if plot:
+        if isinstance(plot, str) and plot:
             try:
                 files.append(discord.File(plot, filename="loss.png"))
                 embed.set_image(url="attachment://loss.png")

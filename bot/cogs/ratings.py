@@ -2,87 +2,53 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render, telemetry
 from bot.checks import per_user_cooldown
 from bot.client import MovieBot
-from bot.errors import GENERIC_APOLOGY, describe_error
-from bot.lifecycle import SHUTDOWN_MESSAGE
-from bot.transformers import MovieTransformer
-from recommender.core.types import Movie
+from bot.ui import render, words
+from bot.ui.transformers import MAX_CHOICES, MovieTransformer
+from bot.ui.views import ConfirmForget
+from recommender.core.types import Movie, RatingScale
 
 log = logging.getLogger(__name__)
 
 RATE_LIMIT = (10, 60.0)  # ten ratings a minute: a burst of catching up, not a script
-FORGET_TIMEOUT = 60.0
 
 
-class ConfirmForget(discord.ui.View):
-    """Two buttons under the ``/forget`` prompt; only the member who asked may press them."""
+def star_choices(scale: RatingScale) -> list[app_commands.Choice[float]]:
+    """Every value the dataset allows, as ``/rate``'s choices (ml-latest-small 10, ml-100k 5)."""
+    values = scale.classes
+    if len(values) > MAX_CHOICES:
+        raise ValueError(f"{len(values)} star values do not fit Discord's {MAX_CHOICES} choices")
+    return [app_commands.Choice(name=words.star_choice_name(v), value=float(v)) for v in values]
 
-    def __init__(self, bot: MovieBot, owner_id: int, origin: discord.Interaction) -> None:
-        super().__init__(timeout=FORGET_TIMEOUT)
-        self.bot = bot
-        self.owner_id = owner_id
-        self.origin = origin
-        self.outcome: str | None = None
 
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        if self.bot.in_flight.draining:
-            await interaction.response.send_message(SHUTDOWN_MESSAGE, ephemeral=True)
-            return False
-        if interaction.user.id != self.owner_id:
-            await interaction.response.send_message(
-                "Only the member who asked can answer this.", ephemeral=True
-            )
-            return False
-        return True
+def rate_command(bot: MovieBot) -> app_commands.Command[None, ..., None]:
+    """``/rate`` with its stars offered as the scale's values, which are known only at run time."""
 
-    async def _finish(
-        self, interaction: discord.Interaction, content: str, action: str, outcome: str
+    @app_commands.command(name="rate")
+    @app_commands.describe(
+        movie="The movie: start typing its title and pick it from the list",
+        stars="How many stars you give it, on this server's scale",
+    )
+    @app_commands.choices(stars=star_choices(bot.service.scale))
+    @per_user_cooldown(*RATE_LIMIT)
+    async def rate(
+        interaction: discord.Interaction,
+        movie: app_commands.Transform[Movie, MovieTransformer],
+        stars: float,
     ) -> None:
-        self.outcome = action
-        self.stop()
-        await interaction.response.edit_message(content=content, view=None)
-        telemetry.finish(interaction, f"forget:{action}", outcome, self.bot.interaction_stats)
+        """Rate a movie you've seen; rating it again updates your rating."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        result = await bot.service.rate(interaction.user.id, movie.movie_id, stars, interaction.guild_id)
+        await interaction.followup.send(render.rate_message(result), ephemeral=True)
 
-    @discord.ui.button(label="Delete everything", style=discord.ButtonStyle.danger)
-    async def confirm(self, interaction: discord.Interaction, _button: discord.ui.Button) -> None:
-        telemetry.start(interaction)
-        try:
-            deleted = await self.bot.service.forget(interaction.user.id)
-        except Exception as error:
-            message, outcome, expected = describe_error(error)
-            if not expected:
-                log.error("forget failed for user %s", interaction.user.id, exc_info=error)
-            await self._finish(interaction, message if expected else GENERIC_APOLOGY, "confirm", outcome)
-            return
-        await self._finish(
-            interaction,
-            f"Done: I deleted {deleted} rating{'s' if deleted != 1 else ''}. Fresh start!",
-            "confirm",
-            "ok",
-        )
-
-    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
-    async def cancel(self, interaction: discord.Interaction, _button: discord.ui.Button) -> None:
-        telemetry.start(interaction)
-        await self._finish(interaction, "Cancelled: nothing was deleted.", "cancel", "ok")
-
-    async def on_timeout(self) -> None:
-        self.outcome = "timeout"
-        try:
-            await self.origin.edit_original_response(
-                content="No answer in time: nothing was deleted.", view=None
-            )
-        except discord.HTTPException:
-            log.debug("could not edit the expired /forget prompt", exc_info=True)
+    return rate
 
 
 class Ratings(commands.Cog):
@@ -90,31 +56,13 @@ class Ratings(commands.Cog):
 
     def __init__(self, bot: MovieBot) -> None:
         self.bot = bot
-        scale = bot.scale
-        # The option's bounds follow the configured dataset (0.5-5 or 1-5), which is only known at
-        # run time; discord.py has no public setter, so replace this cog's copy of the parameter.
-        params = self.rate._params
-        params["stars"] = dataclasses.replace(
-            params["stars"], min_value=scale.minimum, max_value=scale.maximum
-        )
-        self.rate._params = params
+        self.rate = rate_command(bot)
 
-    @app_commands.command(name="rate")
-    @app_commands.describe(
-        movie="The movie: start typing its title and pick it from the list",
-        stars="How many stars you give it, on this server's scale (the step is checked too)",
-    )
-    @per_user_cooldown(*RATE_LIMIT)
-    async def rate(
-        self,
-        interaction: discord.Interaction,
-        movie: app_commands.Transform[Movie, MovieTransformer],
-        stars: app_commands.Range[float, 0.5, 5.0],
-    ) -> None:
-        """Rate a movie you've seen; rating it again updates your rating."""
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await self.bot.service.rate(interaction.user.id, movie.movie_id, stars, interaction.guild_id)
-        await interaction.followup.send(render.rate_message(result), ephemeral=True)
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.rate)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.rate.name)
 
     @app_commands.command(name="ratings")
     @app_commands.describe(page="Which page of your ratings to show (10 per page, newest first)")

@@ -8,10 +8,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render, telemetry
+from bot import telemetry
 from bot.checks import per_user_cooldown
 from bot.client import MovieBot
-from bot.transformers import MovieTransformer
+from bot.ui import render
+from bot.ui.transformers import MovieTransformer
 from recommender.core.types import Movie
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,8 @@ movies of that year first.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import logging
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -26,32 +25,19 @@ from rapidfuzz import fuzz, process
 
 from recommender.core.errors import UnknownMovie
 from recommender.core.types import Movie
+from recommender.serving.titlekeys import aliases as _aliases
+from recommender.serving.titlekeys import fold
+from recommender.serving.titlekeys import parse as _parse
+from recommender.serving.vocabulary import WordIndex
 
-__all__ = ["MAX_DISPLAY", "MAX_RESULTS", "Catalog", "display_name", "fold"]
+__all__ = ["Catalog", "display_name", "fold", "shortened"]
 
 log = logging.getLogger(__name__)
 
-MAX_RESULTS = 25  # Discord's limit on autocomplete choices
-MAX_DISPLAY = 100  # Discord's limit on a choice's name
 MAX_QUERY = 200  # longer input is noise; cutting it bounds the work per keystroke
 
-# Same articles the datasets module moves to the front of titles, plus their folded forms.
-_ARTICLES = frozenset(
-    "the a an les la le l il i lo gli der die das det den de en el los las un une una o da".split()
-)
-_TRAILING_ARTICLE = re.compile(
-    r",\s*(" + "|".join(sorted(_ARTICLES, key=len, reverse=True)) + r")'?\s*$", re.IGNORECASE
-)
-_TRAILING_YEAR = re.compile(r"^(?P<rest>.*?)[\s,]*\(?(?P<year>(?:18|19|20)\d\d)\)?\s*$")
-_NON_WORD = re.compile(r"[\W_]+")
-_APOSTROPHES = re.compile(r"['’`´]")
-_AKA = re.compile(r"^a\.?k\.?a\.?\s+", re.I)
-
 FUZZY_CANDIDATES = 300  # titles re-scored with rapidfuzz on the whole string
-WORD_MATCHES = 60  # vocabulary words kept per query word
-PREFIX_WORDS = 200  # vocabulary words kept for a partly typed last word
 MAX_TYPO_WORDS = 3  # query words looked up as possible misspellings
-MAX_PREFIX_LEN = 12  # longer half-typed words are matched as whole words
 SPARSE_MATCHES = 500  # fewer prefix matches than this: bisect; more: scan in popularity order
 POPULARITY_WEIGHT = 6.0  # points (of 100) the most popular movie gains in the fuzzy tier
 
@@ -63,58 +49,18 @@ SUGGEST_CUTOFF = 60
 SUGGEST_MARGIN = 10
 
 
-def fold(text: str) -> str:
-    """Lower-case, accent-free, punctuation-free form of ``text`` used for every comparison."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    stripped = _APOSTROPHES.sub("", stripped.casefold())
-    return _NON_WORD.sub(" ", stripped).strip()
-
-
-def _key(folded: str) -> str:
-    """Drop one leading article, unless nothing would be left ("The" alone, "A")."""
-    head, _, rest = folded.partition(" ")
-    return rest if head in _ARTICLES and rest else folded
-
-
-def _parse(text: str, *, allow_year: bool) -> tuple[str, str, int | None]:
-    """``text`` -> (folded with article, match key, year or None)."""
-    text = text.strip()
-    year = None
-    if allow_year:
-        match = _TRAILING_YEAR.match(text)
-        if match and match["rest"].strip(" ,"):
-            text, year = match["rest"], int(match["year"])
-    moved = _TRAILING_ARTICLE.search(text)
-    if moved and text[: moved.start()].strip():
-        text = f"{moved.group(1)} {text[: moved.start()]}"
-    full = fold(text)
-    return full, _key(full), year
-
-
-def _aliases(title: str) -> list[str]:
-    """The main title and the alternative titles MovieLens keeps in parentheses."""
-    parts = [p.strip(" )") for p in title.split(" (")]
-    if len(parts) < 2:
-        return []
-    return [_AKA.sub("", p) for p in parts]
-
-
-def display_name(movie: Movie, max_len: int = MAX_DISPLAY) -> str:
+def display_name(movie: Movie, max_len: int) -> str:
     """``movie.display`` cut to ``max_len`` characters, shortening the title so the year stays."""
-    name = movie.display
-    if len(name) <= max_len:
-        return name
-    suffix = f" ({movie.year})" if movie.year else ""
-    return movie.title[: max_len - len(suffix) - 1].rstrip() + "…" + suffix
+    return shortened(movie, max_len).display
 
 
-def _shortened(movie: Movie) -> Movie:
-    if len(movie.display) <= MAX_DISPLAY:
+def shortened(movie: Movie, max_len: int | None) -> Movie:
+    """``movie`` with its title cut (with "…") so that ``display`` fits ``max_len``; the year stays."""
+    if max_len is None or len(movie.display) <= max_len:
         return movie
     suffix = len(f" ({movie.year})") if movie.year else 0
-    title = movie.title[: MAX_DISPLAY - suffix - 1].rstrip() + "…"
-    return Movie(movie.movie_id, title, movie.year, movie.genres)
+    title = movie.title[: max(0, max_len - suffix - 1)].rstrip() + "…"
+    return dataclasses.replace(movie, title=title)
 
 
 class Catalog:
@@ -132,8 +78,6 @@ class Catalog:
         n = len(self._movies)
         # rank-based, in (0, 1]: independent of whether callers pass rating counts or mean scores
         self._pop = (1.0 - np.arange(n, dtype=np.float32) / max(n, 1)).astype(np.float32)
-        # Search results carry titles cut so that `display` fits a Discord choice (year kept).
-        self._shown = [_shortened(m) for m in self._movies]
         self._years = np.array([m.year or 0 for m in self._movies], dtype=np.int32)
 
         fulls, keys = [], []
@@ -154,44 +98,8 @@ class Catalog:
         self._key_blob, self._key_starts = self._blob(keys)
         self._full_blob, self._full_starts = self._blob(fulls)
 
-        # Word index for the fuzzy tier: typos are matched against the vocabulary, not every title.
-        postings: dict[str, list[int]] = {}
-        for i, key in enumerate(keys):
-            for word in set(key.split()):
-                postings.setdefault(word, []).append(i)
-        self._vocab = sorted(postings)
-        self._word_id = {w: j for j, w in enumerate(self._vocab)}
-        self._postings = [np.array(postings[w], dtype=np.int32) for w in self._vocab]
-        self._postings_cum = np.cumsum([0, *(len(p) for p in self._postings)])
-        # Words by length: a typo (a letter dropped, added or swapped) changes the length by at most
-        # one, two typos by two; so a misspelt word is only compared with words of similar length.
-        by_len: dict[int, list[int]] = {}
-        for j, w in enumerate(self._vocab):
-            by_len.setdefault(len(w), []).append(j)
-        self._near_length: dict[int, tuple[list[str], np.ndarray]] = {}
-        for length in range(3, max(by_len, default=0) + 1):
-            slack = 1 if length <= 7 else 2
-            ids = [j for k in range(length - slack, length + slack + 1) for j in by_len.get(k, [])]
-            self._near_length[length] = ([self._vocab[j] for j in ids], np.array(ids, dtype=np.int32))
-        # Distinct word beginnings of each length, for a typo in a word still being typed
-        # ("braparsa" -> "barparsa|rfa"): (prefixes, first vocab id, end vocab id) per length.
-        self._prefixes: dict[int, tuple[list[str], np.ndarray, np.ndarray]] = {}
-        for length in range(3, MAX_PREFIX_LEN + 2):
-            texts: list[str] = []
-            lows: list[int] = []
-            highs: list[int] = []
-            for j, w in enumerate(self._vocab):  # sorted, so equal prefixes are neighbours
-                if len(w) < length:
-                    continue
-                head = w[:length]
-                if texts and texts[-1] == head:
-                    highs[-1] = j + 1
-                else:
-                    texts.append(head)
-                    lows.append(j)
-                    highs.append(j + 1)
-            self._prefixes[length] = (texts, np.array(lows, dtype=np.int32), np.array(highs, dtype=np.int32))
-        log.info("catalog: %d movies, %d distinct title words", n, len(self._vocab))
+        self._words = WordIndex(keys)
+        log.info("catalog: %d movies, %d distinct title words", n, len(self._words.vocab))
 
     @staticmethod
     def _sorted(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -223,15 +131,19 @@ class Catalog:
         return list(self._movies)
 
     # -- search ---------------------------------------------------------------------------------
-    def search(self, query: str, limit: int = MAX_RESULTS) -> list[Movie]:
-        """Best matches for a partly typed title, at most ``limit`` (<= 25) of them.
+    def search(self, query: str, limit: int, max_len: int | None = None) -> list[Movie]:
+        """Best matches for a partly typed title, at most ``limit`` of them.
 
-        Returned movies have titles shortened (with "…") where needed so that ``display`` is at
-        most 100 characters with the year kept; ``get``/``resolve`` return the full titles.
+        With ``max_len``, returned movies have titles shortened (with "…") where needed so that
+        ``display`` is at most ``max_len`` characters with the year kept; ``get``/``resolve``
+        return the full titles.
         """
-        limit = max(0, min(int(limit), MAX_RESULTS))
+        limit = max(0, int(limit))
         if limit == 0 or not self._movies:
             return []
+        return [shortened(self._movies[i], max_len) for i in self._search(query, limit)]
+
+    def _search(self, query: str, limit: int) -> list[int]:
         text = (query or "")[:MAX_QUERY]
         full, key, year = _parse(text, allow_year=True)
         if not key:
@@ -241,7 +153,7 @@ class Catalog:
         tiers: list[int] = []
         seen: set[int] = set()
         # With a year, look deeper so that the right remake can move up past other matches.
-        want = limit if year is None else MAX_RESULTS * 4
+        want = limit if year is None else limit * 4
 
         def add(tier: int, indices: Iterable[int]) -> None:
             for i in indices:
@@ -270,14 +182,14 @@ class Catalog:
             # within each tier, that year's movies first: "the thing 1982" -> the 1982 remake on top
             order = sorted(range(len(ranked)), key=lambda j: (tiers[j], self._years[ranked[j]] != year))
             ranked = [ranked[j] for j in order]
-        return [self._shown[i] for i in ranked[:limit]]
+        return ranked[:limit]
 
-    def _popular(self, limit: int, year: int | None) -> list[Movie]:
+    def _popular(self, limit: int, year: int | None) -> list[int]:
         if year is None:
-            return self._shown[:limit]
-        same = np.flatnonzero(self._years == year)[:limit]
+            return list(range(min(limit, len(self._movies))))
+        same = np.flatnonzero(self._years == year)[:limit].tolist()
         rest = [i for i in range(limit + len(same)) if i < len(self._movies) and self._years[i] != year]
-        return [self._shown[i] for i in [*same, *rest][:limit]]
+        return [int(i) for i in [*same, *rest][:limit]]
 
     def _prefixed(
         self,
@@ -299,14 +211,14 @@ class Catalog:
     def _inner_word(self, key: str, most: int) -> list[int]:
         """Titles with a word (not the first) starting with ``key``, most popular first."""
         first, _, rest = key.partition(" ")
-        lo = bisect.bisect_left(self._vocab, first)
-        hi = bisect.bisect_left(self._vocab, first + ("\U0010ffff" if not rest else "\x00"), lo)
-        if self._postings_cum[hi] - self._postings_cum[lo] > SPARSE_MATCHES * 4:
+        lo = bisect.bisect_left(self._words.vocab, first)
+        hi = bisect.bisect_left(self._words.vocab, first + ("\U0010ffff" if not rest else "\x00"), lo)
+        if self._words.postings_cum[hi] - self._words.postings_cum[lo] > SPARSE_MATCHES * 4:
             return self._matches(self._key_blob, self._key_starts, " " + key, most)
         if hi == lo:
             return []
         needle = " " + key
-        candidates = np.unique(np.concatenate(self._postings[lo:hi]))
+        candidates = np.unique(np.concatenate(self._words.postings[lo:hi]))
         return [int(i) for i in candidates if needle in self._keys[i]][:most]
 
     @staticmethod
@@ -324,58 +236,10 @@ class Catalog:
         found = np.searchsorted(starts, np.asarray(positions) + 1, side="right") - 1
         return [int(i) for i in dict.fromkeys(found.tolist())][:most]
 
-    def _word_matches(self, word: str, partial: bool, typo: bool) -> list[tuple[float, int]]:
-        """(score, vocabulary id) for the words ``word`` may stand for; ``typo``: try misspellings."""
-        matches: list[tuple[float, int]] = []
-        exact = self._word_id.get(word)
-        if exact is not None:
-            matches.append((100.0, exact))
-        if partial:
-            # the member is still typing this word: every vocabulary word it begins counts in full
-            lo = bisect.bisect_left(self._vocab, word)
-            hi = bisect.bisect_left(self._vocab, word + "\U0010ffff", lo)
-            matches += [(100.0, j) for j in range(lo, min(hi, lo + PREFIX_WORDS))]
-        if (
-            typo
-            and exact is None
-            and len(word) >= 3
-            and partial
-            and len(word) <= MAX_PREFIX_LEN
-            and not matches
-        ):
-            # a typo in a word still being typed: compare with word beginnings of about its length
-            length = len(word)
-            cutoff = 70 if length >= 5 else 80
-            for k in (length - 1, length, length + 1):
-                if k not in self._prefixes:
-                    continue
-                texts, lows, highs = self._prefixes[k]
-                scores = process.cdist(
-                    [word], texts, scorer=fuzz.ratio, dtype=np.uint8, workers=1, score_cutoff=cutoff
-                )[0]
-                good = np.flatnonzero(scores)
-                for p in good[np.argsort(-scores[good], kind="stable")[:WORD_MATCHES]]:
-                    span = range(int(lows[p]), int(min(highs[p], lows[p] + WORD_MATCHES)))
-                    matches += [(float(scores[p]), j) for j in span]
-        elif typo and exact is None and len(word) >= 3 and (not partial or len(matches) < 3):
-            # unknown word: a typo; compare with words of about the same length only
-            length = len(word)
-            longest = max(self._near_length, default=0)
-            pool_words, pool = self._near_length.get(min(length, longest), ([], np.empty(0, np.int32)))
-            if pool_words:
-                cutoff = 70 if length >= 5 else 80
-                scores = process.cdist(
-                    [word], pool_words, scorer=fuzz.ratio, dtype=np.uint8, workers=1, score_cutoff=cutoff
-                )[0]
-                good = np.flatnonzero(scores >= cutoff)
-                best = good[np.argsort(-scores[good], kind="stable")[:WORD_MATCHES]]
-                matches += [(float(scores[k]), int(pool[k])) for k in best]
-        return matches
-
     def _fuzzy(self, key: str, partial: bool, exclude: set[int]) -> list[int]:
         """Typo-tolerant matches: query words against the vocabulary, then whole-title re-scoring."""
         words = key.split()[:8]
-        if not words or not self._vocab:
+        if not words or not self._words.vocab:
             return []
         n = len(self._movies)
         weights = np.array([len(w) for w in words], dtype=np.float32)
@@ -384,12 +248,12 @@ class Catalog:
         # Misspelt words cost a vocabulary scan each: try the longest few, which say the most.
         typo_ok = set(sorted(range(len(words)), key=lambda j: -len(words[j]))[:MAX_TYPO_WORDS])
         for j, word in enumerate(words):
-            matches = self._word_matches(word, partial and j == len(words) - 1, j in typo_ok)
+            matches = self._words.matches(word, partial and j == len(words) - 1, j in typo_ok)
             if not matches:
                 continue
             per_title.fill(0.0)
             for score, w in sorted(matches):  # ascending, so the best score per title is written last
-                per_title[self._postings[w]] = score
+                per_title[self._words.postings[w]] = score
             coverage += weights[j] * per_title
         coverage /= weights.sum()
         candidates = np.flatnonzero(coverage >= 55.0)
@@ -440,7 +304,7 @@ class Catalog:
         _, key, _ = _parse(raw, allow_year=True)
         if not key:  # nothing searchable (punctuation, control characters): no guesses
             return []
-        found = [self.get(m.movie_id) or m for m in self.search(raw, limit=limit)]
+        found = self.search(raw, limit)
         if not found:
             have: set[int] = set()
             scored = process.extract(
@@ -460,7 +324,7 @@ class Catalog:
             # end until the word search finds something.
             words = raw.split()
             for n in range(min(len(words), 8) - 1, 0, -1):
-                found = [self.get(m.movie_id) or m for m in self.search(" ".join(words[:n]), limit=limit)]
+                found = self.search(" ".join(words[:n]), limit)
                 if found:
                     break
         return found

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import discord
 import pytest
+import simcord
 
 from bot.client import MovieBot, create_bot
 from recommender.core.config import Settings
 from tests.bot.fakes import FakeService
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """``setup_logging`` replaces the root handlers and sets levels: put them back after each test."""
+    changed = [logging.getLogger(), logging.getLogger("discord")]
+    saved = [(logger, logger.handlers[:], logger.level, logger.filters[:]) for logger in changed]
+    yield
+    for logger, handlers, level, filters in saved:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.filters[:] = filters
 
 
 @pytest.fixture
@@ -46,3 +61,9 @@ def world(simcord_env) -> World:
     other = guild.add_member(simcord_env.create_user("bob"))
     admin = guild.add_member(simcord_env.create_user("carol"), roles=[mods])
     return World(guild, channel, member, other, admin)
+
+
+@pytest.fixture
+def lenient_discord(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let any option value through, as a stale command schema or a forged client would."""
+    monkeypatch.setattr(simcord.interactions, "validate_option_value", lambda _cmd, _opt, value: value)

@@ -1,8 +1,12 @@
-"""A small in-memory RecommenderService for driving the bot without data files or TensorFlow.
+"""A small in-memory ``MovieService`` for driving the bot without data files or TensorFlow.
 
-It follows the contract in docs/INTERFACES.md and returns the real result types of
-``recommender.serving.service``, so the cogs see exactly what the real service gives them. It records the
-calls it receives so tests can check that the bot passed the right values through.
+It satisfies ``recommender.serving.contract.MovieService`` (``tests/bot/test_contract.py`` checks
+that, and that every public method has the real service's signature) and returns the contract's
+types, so the cogs see exactly what the real service gives them. Where the real service has a
+rule the bot depends on (a digit string that is no id is tried as a title, a rated movie gone from
+the catalogue is a placeholder, an unknown movie raises, a member is "trained" only if the last
+training saw their ratings), the fake follows it. It records the calls it receives so tests can
+check that the bot passed the right values through.
 """
 
 from __future__ import annotations
@@ -11,17 +15,22 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from recommender.core.errors import InvalidStars, RetrainInProgress, UnknownMovie
+from recommender.core.errors import InvalidStars, RecommenderError, RetrainInProgress, UnknownMovie
 from recommender.core.types import DATASETS, Movie, RatingScale
-from recommender.serving.service import (
+from recommender.serving.catalog import shortened
+from recommender.serving.contract import (
     Pick,
+    PickReason,
+    PopularityReason,
     Prediction,
+    ProgressCallback,
     RatingResult,
     Recommendations,
+    RetrainEvent,
     ServiceStats,
     ServingPath,
+    StoredRating,
 )
 
 MOVIES = [
@@ -38,22 +47,15 @@ MOVIES = [
 
 
 @dataclass
-class StoredRating:
-    user_id: int
-    movie_id: int
-    stars: float
-    guild_id: int | None
-    rated_at: float
-
-
-@dataclass
 class FakeService:
     scale: RatingScale = field(default_factory=lambda: DATASETS["ml-latest-small"].scale)
     movies: list[Movie] = field(default_factory=lambda: list(MOVIES))
     ratings_by_user: dict[int, dict[int, StoredRating]] = field(default_factory=dict)
     model_version: str | None = None
     trained_at: float = 0.0
-    calls: list[tuple[str, Any]] = field(default_factory=list)
+    #: members whose ratings the last training saw (the real model has a vector for them)
+    trained_members: set[int] = field(default_factory=set)
+    calls: list[tuple[str, object]] = field(default_factory=list)
     #: set by a test to hold a retrain until it is released (see ``hold_retrain``)
     retrain_gate: Callable[[], Awaitable[None]] | None = None
     retrain_epochs: int = 5
@@ -63,31 +65,37 @@ class FakeService:
     fail_with: Exception | None = None
     #: called with the method name at the start of every service call (tests check what Discord saw by then)
     probe: Callable[[str], None] | None = None
+    #: whether a training run can be set up (the real service raises without a worker)
+    can_retrain: bool = True
     _retraining: bool = False
+    stopped_training: list[float] = field(default_factory=list)
 
     def _probe(self, name: str) -> None:
         if self.probe is not None:
             self.probe(name)
 
     # -- catalog ---------------------------------------------------------------------------
-    def _get(self, movie_id: int) -> Movie:
-        for movie in self.movies:
-            if movie.movie_id == movie_id:
-                return movie
-        raise UnknownMovie(str(movie_id))
+    def _find(self, movie_id: int) -> Movie | None:
+        return next((m for m in self.movies if m.movie_id == movie_id), None)
 
-    def search(self, query: str, limit: int = 25) -> list[Movie]:
+    def _get(self, movie_id: int) -> Movie:
+        movie = self._find(movie_id)
+        if movie is None:
+            raise UnknownMovie(str(movie_id))
+        return movie
+
+    def search(self, query: str, limit: int, max_len: int | None = None) -> list[Movie]:
         self.calls.append(("search", query))
         if self.search_error is not None:
             raise self.search_error
         q = query.strip().lower()
-        return [m for m in self.movies if q in m.title.lower()][:limit]
+        return [shortened(m, max_len) for m in self.movies if q in m.title.lower()][: max(0, limit)]
 
     def resolve(self, text: str) -> Movie:
         self.calls.append(("resolve", text))
-        if text.strip().isdigit():
-            return self._get(int(text))
-        for movie in self.movies:
+        if text.strip().isdigit() and (movie := self._find(int(text))) is not None:
+            return movie
+        for movie in self.movies:  # digits that are no id are a title, as in the real catalogue
             if text.strip().lower() in (movie.title.lower(), movie.display.lower()):
                 return movie
         words = text.lower().split()
@@ -113,7 +121,7 @@ class FakeService:
     async def ratings(self, user_id: int) -> list[tuple[Movie, StoredRating]]:
         self._probe("ratings")
         rows = sorted(self.ratings_by_user.get(user_id, {}).values(), key=lambda r: -r.rated_at)
-        return [(self._get(r.movie_id), r) for r in rows]
+        return [(self._find(r.movie_id) or Movie(r.movie_id, f"movie #{r.movie_id}"), r) for r in rows]
 
     async def forget(self, user_id: int) -> int:
         self._probe("forget")
@@ -123,35 +131,44 @@ class FakeService:
         return len(self.ratings_by_user.pop(user_id, {}))
 
     # -- serving -----------------------------------------------------------------------------
-    def _path(self, user_id: int) -> ServingPath:
+    def _path(self, user_id: int) -> tuple[ServingPath, PopularityReason | None]:
         mine = self.ratings_by_user.get(user_id)
-        if not mine or self.model_version is None:
-            return ServingPath.POPULARITY
-        return (
-            ServingPath.TRAINED
-            if max(r.rated_at for r in mine.values()) <= self.trained_at
-            else ServingPath.FOLD_IN
-        )
+        if not mine:
+            return ServingPath.POPULARITY, PopularityReason.NO_RATINGS
+        if self.model_version is None:
+            return ServingPath.POPULARITY, PopularityReason.NO_MODEL
+        newest = max(r.rated_at for r in mine.values())
+        if user_id in self.trained_members and newest <= self.trained_at:
+            return ServingPath.TRAINED, None
+        return ServingPath.FOLD_IN, None
 
     async def recommend(self, user_id: int, k: int = 5) -> Recommendations:
         self._probe("recommend")
         self.calls.append(("recommend", user_id))
         if self.fail_with is not None:
             raise self.fail_with
-        path = self._path(user_id)
+        path, why = self._path(user_id)
         rated = set(self.ratings_by_user.get(user_id, {}))
-        picks = [Pick(m, 4.0, f"fake reason via {path}") for m in self.movies if m.movie_id not in rated][:k]
-        return Recommendations(picks, path, f"explained by {path}", self.model_version)
+        reason = PickReason.POPULAR if path is ServingPath.POPULARITY else PickReason.PREDICTED
+        unrated = [m for m in self.movies if m.movie_id not in rated][:k]
+        picks = tuple(Pick(m, 4.0, reason, ratings=10 if why else 0) for m in unrated)
+        return Recommendations(picks, path, len(rated), why, self.model_version)
 
     async def predict(self, user_id: int, movie_id: int) -> Prediction:
         self._probe("predict")
         self.calls.append(("predict", (user_id, movie_id)))
-        return Prediction(self._get(movie_id), 3.5, self._path(user_id), "because of a fake")
+        movie = self._get(movie_id)
+        mine = self.ratings_by_user.get(user_id, {})
+        path, why = self._path(user_id)
+        own = mine[movie_id].stars if movie_id in mine else None
+        return Prediction(movie, 3.5, path, len(mine), why, own, 10 if why else 0)
 
     async def similar(self, movie_id: int, k: int = 5) -> list[Pick]:
         self._probe("similar")
         self.calls.append(("similar", movie_id))
-        return [Pick(m, 4.0, "liked by the same people") for m in self.movies if m.movie_id != movie_id][:k]
+        self._get(movie_id)
+        others = [m for m in self.movies if m.movie_id != movie_id][:k]
+        return [Pick(m, 4.0, PickReason.SIMILAR, similarity=0.9) for m in others]
 
     # -- admin -------------------------------------------------------------------------------
     async def stats(self) -> ServiceStats:
@@ -174,10 +191,12 @@ class FakeService:
         )
 
     async def retrain(
-        self, on_progress: Callable[[dict], Awaitable[None]] | None = None, *, force: bool = False
-    ) -> dict:
+        self, on_progress: ProgressCallback | None = None, *, force: bool = False
+    ) -> RetrainEvent:
         self._probe("retrain")
         self.calls.append(("retrain", force))
+        if not self.can_retrain:
+            raise RecommenderError("Retraining isn't set up on this bot.")
         if self._retraining:
             raise RetrainInProgress()
         self._retraining = True
@@ -209,6 +228,7 @@ class FakeService:
                 }
             self.model_version = f"v{len([c for c in self.calls if c[0] == 'retrain'])}"
             self.trained_at = time.time()
+            self.trained_members = {u for u, mine in self.ratings_by_user.items() if mine}
             return {
                 "event": "done",
                 "published": True,
@@ -219,3 +239,14 @@ class FakeService:
             }
         finally:
             self._retraining = False
+
+    async def stop_training(self, grace: float) -> bool:
+        self.stopped_training.append(grace)
+        return self._retraining
+
+    # -- test helpers ------------------------------------------------------------------------
+    def mark_trained(self, version: str = "v1") -> None:
+        """As if a training run just saw every member's current ratings and was published."""
+        self.model_version = version
+        self.trained_at = time.time()
+        self.trained_members = {u for u, mine in self.ratings_by_user.items() if mine}

@@ -148,7 +148,9 @@ async def test_background_loop_retrains_only_after_enough_new_ratings(simcord_en
         await world.member.slash(world.channel, "rate", movie=movie, stars=4.0)
     await simcord_env.advance_time(bot.settings.retrain_interval_hours * 3600)
     assert [c for c in fake_service.calls if c[0] == "retrain"] == [("retrain", False)]
-    assert fake_service.model_version == "v1"  # swapped in by the service on success
+    stats = await world.admin.slash(world.channel, "stats")
+    fields = {f.name: f.value for f in stats.response.embeds[0].fields}
+    assert fields["Last retrain"].startswith("published `v1`")  # what the loop recorded, as /stats shows it
 
     await simcord_env.advance_time(bot.settings.retrain_interval_hours * 3600)
     assert len([c for c in fake_service.calls if c[0] == "retrain"]) == 1  # nothing new since

@@ -15,7 +15,6 @@ import bot.__main__ as cli
 from bot.client import create_bot
 from recommender.core.config import Settings
 from recommender.pipeline.worker import TrainingWorker
-from recommender.serving.service import RecommenderService
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +36,7 @@ async def test_rate_retrain_recommend_cycle(settings):
     await cli.prepare_catalog(settings)
     # Few epochs and one thread: a real training run that takes seconds, not minutes.
     worker = TrainingWorker(settings, args=["--epochs", "3"], threads=1)
-    async with await RecommenderService.open(settings, worker=worker) as service:
+    async with cli.open_service(settings, worker=worker) as service:
         assert service.model_version is None
         bot = create_bot(settings, service)
         async with simcord.run(bot, settle_timeout=300) as env:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import subprocess
@@ -18,15 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789ABCD"
 
 
-@pytest.fixture(autouse=True)
-def _restore_root_logger():
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 def test_bad_configuration_exits_2_with_the_reason():
     env = {"PATH": "/usr/bin:/bin", "MOVIELENS_DATASET": "ml-999k", "HOME": "/tmp"}
     proc = subprocess.run(
@@ -36,30 +28,23 @@ def test_bad_configuration_exits_2_with_the_reason():
     assert "Configuration error" in proc.stderr and "MOVIELENS_DATASET" in proc.stderr
 
 
-class _OpenService(FakeService):
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *exc):
-        return None
-
-
 @pytest.fixture
 def prepared(monkeypatch, tmp_path):
     """PREPARE replaced by recorders, so these tests check the order and the exits, not the data."""
     steps: list[str] = []
-    service = _OpenService()
+    service = FakeService()
 
     async def prepare_catalog(settings):
         steps.append("catalog")
         return 3
 
+    @contextlib.asynccontextmanager
     async def open_service(settings, **kwargs):
         steps.append("service")
-        return service
+        yield service
 
     monkeypatch.setattr(cli, "prepare_catalog", prepare_catalog)
-    monkeypatch.setattr("recommender.serving.service.RecommenderService.open", open_service)
+    monkeypatch.setattr(cli, "open_service", open_service)
     return steps, service, {"BOT_DATA_DIR": str(tmp_path)}
 
 
@@ -149,3 +134,38 @@ def test_python_m_bot_prepares_for_real_then_asks_for_a_token(movielens_dir, tmp
     assert "Loaded 1,682 movies of ml-100k" in proc.stderr
     assert "Serving model" in proc.stderr
     assert "DISCORD_TOKEN is empty" in proc.stderr and "Reset Token" in proc.stderr
+
+
+async def _stored_catalog(db_path: Path) -> tuple[str | None, int, int]:
+    from recommender.persistence.storage import Storage
+
+    async with Storage(db_path) as storage:
+        stats = await storage.stats()
+        return await storage.catalog_dataset(), int(stats.get("movies", 0)), int(stats.get("ratings", 0))
+
+
+def test_switching_datasets_with_member_ratings_present_is_refused(movielens_dir, tmp_path, capsys):
+    """ml-100k's movie ids mean other movies in ml-latest-small: members' ratings would point at the
+    wrong films, so --prepare-only refuses, says why, and leaves the catalogue as it was."""
+    import asyncio
+
+    from recommender.persistence.storage import Storage
+
+    first = Settings(data_dir=tmp_path, movielens_dataset="ml-100k", movielens_path=movielens_dir / "ml-100k")
+    asyncio.run(cli.prepare_catalog(first))
+
+    async def rate() -> None:
+        async with Storage(first.db_path) as storage:
+            await storage.upsert_rating(42, 50, 5.0, 1)
+
+    asyncio.run(rate())
+    capsys.readouterr()
+    env = {
+        "BOT_DATA_DIR": str(tmp_path),
+        "MOVIELENS_DATASET": "ml-latest-small",
+        "MOVIELENS_PATH": str(movielens_dir / "ml-latest-small"),
+    }
+    assert cli.main(["--prepare-only"], env=env, worker=None, first_model=False) == 1
+    err = capsys.readouterr().err
+    assert "Can't prepare the bot" in err and "ml-100k" in err
+    assert asyncio.run(_stored_catalog(first.db_path)) == ("ml-100k", 1682, 1)

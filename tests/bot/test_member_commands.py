@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-from types import SimpleNamespace
 
 import pytest
 
-from bot.transformers import MAX_CHOICES, MAX_NAME
+from bot.ui.transformers import MAX_CHOICES, MAX_NAME
 from tests.bot.fakes import MOVIES
 
 
@@ -33,7 +32,7 @@ async def test_autocomplete_offers_at_most_25_short_choices_with_movie_ids(simco
 
     long = await world.member.autocomplete(world.channel, "predict", "movie", "aaaa")
     assert len(long) == 1 and long[0]["value"] == "id:9"
-    assert len(long[0]["name"]) <= MAX_NAME and long[0]["name"].endswith("…")
+    assert len(long[0]["name"]) <= MAX_NAME and long[0]["name"].endswith("… (2001)")  # the year stays
 
 
 async def test_autocomplete_survives_a_failing_search(simcord_env, world, fake_service):
@@ -56,7 +55,10 @@ async def test_rate_confirms_title_year_and_stars_then_updates(simcord_env, worl
     assert fake_service.ratings_by_user[world.member.id][1].stars == 3.0
 
 
-async def test_rate_rejects_stars_off_the_step_with_one_private_message(simcord_env, world, fake_service):
+async def test_rate_rejects_stars_off_the_step_with_one_private_message(
+    simcord_env, world, fake_service, lenient_discord
+):
+    # Discord offers only the scale's values; a stale schema or a forged payload may send others.
     result = await world.member.slash(world.channel, "rate", movie="id:1", stars=4.3)
     assert result.ephemeral
     assert "0.5 to 5 in half stars" in result.response.content
@@ -68,7 +70,9 @@ async def test_stars_option_carries_the_dataset_scale(simcord_env, world):
     synced = next(r for r in simcord_env.http_requests if r.method == "PUT" and r.path.endswith("/commands"))
     rate = next(c for c in synced.json if c["name"] == "rate")
     stars = next(o for o in rate["options"] if o["name"] == "stars")
-    assert (stars["min_value"], stars["max_value"]) == (0.5, 5.0)
+    values = [c["value"] for c in stars["choices"]]
+    assert values == [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]
+    assert [c["name"] for c in stars["choices"]][-2:] == ["4.5★", "5★"]
 
 
 @pytest.fixture
@@ -78,7 +82,7 @@ def whole_star_settings(tmp_path):
     return Settings(data_dir=tmp_path, movielens_dataset="ml-100k")
 
 
-async def test_stars_option_follows_a_whole_star_dataset(whole_star_settings, fake_service):
+async def test_stars_option_follows_a_whole_star_dataset(whole_star_settings, fake_service, lenient_discord):
     import simcord
 
     from bot.client import create_bot
@@ -91,7 +95,7 @@ async def test_stars_option_follows_a_whole_star_dataset(whole_star_settings, fa
         synced = next(r for r in env.http_requests if r.method == "PUT" and r.path.endswith("/commands"))
         rate = next(c for c in synced.json if c["name"] == "rate")
         stars = next(o for o in rate["options"] if o["name"] == "stars")
-        assert (stars["min_value"], stars["max_value"]) == (1.0, 5.0)
+        assert [c["value"] for c in stars["choices"]] == [1.0, 2.0, 3.0, 4.0, 5.0]
         result = await alice.slash(channel, "rate", movie="id:2", stars=3.5)
         assert "1 to 5 in whole stars" in result.response.content
         assert handled_errors(env) == ["InvalidStars"]
@@ -207,22 +211,20 @@ async def test_forget_times_out_without_deleting(simcord_env, world, fake_servic
     assert world.member.id in fake_service.ratings_by_user
 
 
-async def test_forget_buttons_answer_only_their_owner(simcord_env, world, fake_service):
-    """The prompt is ephemeral, so only alice sees it; the view also refuses anyone else."""
-    from bot.cogs.ratings import ConfirmForget
+async def test_forget_buttons_answer_only_their_owner(simcord_env, world, fake_service, monkeypatch):
+    """The prompt is ephemeral, so only alice sees it; a modified client that presses it anyway
+    goes through discord.py's real component handling and the view refuses it."""
+    import simcord.actors
 
-    sent: list[str] = []
-
-    async def send_message(text, ephemeral=False):
-        sent.append(text)
-
-    stranger = SimpleNamespace(
-        user=SimpleNamespace(id=999), response=SimpleNamespace(send_message=send_message)
-    )
-    view = ConfirmForget(simcord_env.bot, owner_id=world.member.id, origin=None)  # type: ignore[arg-type]
-    assert await view.interaction_check(stranger) is False  # type: ignore[arg-type]
-    assert "Only the member who asked" in sent[0]
-    view.stop()
+    await world.member.slash(world.channel, "rate", movie="id:1", stars=4.0)
+    prompt = await world.member.slash(world.channel, "forget")
+    monkeypatch.setattr(simcord.actors, "can_access_message", lambda *_args: True)
+    refused = await world.other.click(prompt.response, label="Delete everything")
+    assert refused.ephemeral and "Only the member who asked" in refused.response.content
+    assert world.member.id in fake_service.ratings_by_user
+    assert not [c for c in fake_service.calls if c[0] == "forget"]
+    done = await world.member.click(prompt.response, label="Delete everything")  # still works for alice
+    assert "deleted 1 rating" in done.response.content
 
 
 async def test_a_bug_in_the_service_gets_a_private_apology_and_a_logged_traceback(
@@ -241,7 +243,9 @@ async def test_a_bug_in_the_service_gets_a_private_apology_and_a_logged_tracebac
     assert any("database on fire" in str(e) for e in simcord_env.errors)
 
 
-async def test_every_interaction_logs_one_structured_line(simcord_env, world, fake_service, caplog):
+async def test_every_interaction_logs_one_structured_line(
+    simcord_env, world, fake_service, caplog, lenient_discord
+):
     with caplog.at_level(logging.INFO, logger="bot.interactions"):
         await world.member.slash(world.channel, "recommend")
         await world.member.slash(world.channel, "rate", movie="id:1", stars=4.4)

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bot.errors import describe_error
-from bot.transformers import MovieTransformer
+from bot.ui.transformers import MovieTransformer
 from recommender.core.errors import UnknownMovie
 from tests.ops.realbot import World, all_text, dump, is_private, real_service, running, settings_for
 

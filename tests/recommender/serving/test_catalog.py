@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 from recommender.core.errors import UnknownMovie
 from recommender.core.types import Movie
-from recommender.serving.catalog import MAX_DISPLAY, Catalog, display_name, fold
+from recommender.serving.catalog import Catalog, display_name, fold
+
+#: What the bot asks for: Discord takes 25 choices of at most 100 characters.
+LIMIT, MAX_LEN = 25, 100
+
+
+def find(catalog: Catalog, query: str) -> list[Movie]:
+    return catalog.search(query, LIMIT, max_len=MAX_LEN)
+
 
 MOVIES = [
     Movie(1, "The Godfather", 1972, ("Crime", "Drama")),
@@ -65,73 +73,73 @@ def test_fold_drops_case_accents_and_punctuation() -> None:
 
 def test_accent_and_case_insensitive(catalog: Catalog) -> None:
     for query in ("amelie", "AMELIE", "Amélie", "amél"):
-        assert ids(catalog.search(query))[0] == 5, query
+        assert ids(find(catalog, query))[0] == 5, query
 
 
 def test_typo(catalog: Catalog) -> None:
-    assert ids(catalog.search("godfahter"))[:2] == [1, 2]
-    assert ids(catalog.search("the godfahter"))[:2] == [1, 2]
-    assert ids(catalog.search("solaros"))[:2] == [12, 11]
+    assert ids(find(catalog, "godfahter"))[:2] == [1, 2]
+    assert ids(find(catalog, "the godfahter"))[:2] == [1, 2]
+    assert ids(find(catalog, "solaros"))[:2] == [12, 11]
 
 
 def test_article_moved_to_the_end_or_front(catalog: Catalog) -> None:
     for query in ("thing, the", "the thing", "Thing, The", "thing"):
-        assert ids(catalog.search(query))[:2] == [3, 4], query  # both remakes first, popular first
+        assert ids(find(catalog, query))[:2] == [3, 4], query  # both remakes first, popular first
 
 
 def test_year_disambiguates_remakes(catalog: Catalog) -> None:
-    assert ids(catalog.search("the thing 2011"))[0] == 4
-    assert ids(catalog.search("The Thing (2011)"))[0] == 4
-    assert ids(catalog.search("thing, the (1982)"))[0] == 3
-    shown = [m.display for m in catalog.search("the thing")]
+    assert ids(find(catalog, "the thing 2011"))[0] == 4
+    assert ids(find(catalog, "The Thing (2011)"))[0] == 4
+    assert ids(find(catalog, "thing, the (1982)"))[0] == 3
+    shown = [m.display for m in find(catalog, "the thing")]
     assert shown[:2] == ["The Thing (1982)", "The Thing (2011)"]  # display tells them apart
 
 
 def test_exact_then_prefix_then_popularity(catalog: Catalog) -> None:
     # "Aliens" is more popular, but "Alien" is the exact match
-    assert ids(catalog.search("alien"))[:2] == [6, 7]
+    assert ids(find(catalog, "alien"))[:2] == [6, 7]
     # prefix matches, most popular first
-    assert ids(catalog.search("star"))[:2] == [8, 9]
-    assert ids(catalog.search("sta"))[:2] == [8, 9]
+    assert ids(find(catalog, "star"))[:2] == [8, 9]
+    assert ids(find(catalog, "sta"))[:2] == [8, 9]
     # a word inside the title comes after prefixes but before fuzzy guesses
-    found = ids(catalog.search("thing"))
+    found = ids(find(catalog, "thing"))
     assert found[:2] == [3, 4]
     assert set(found[2:4]) == {14, 15}
 
 
 def test_popularity_breaks_fuzzy_ties() -> None:
     remakes = [Movie(1, "Solaris", 1972), Movie(2, "Solaris", 2002)]
-    assert ids(Catalog(remakes, {1: 10, 2: 99}).search("solaros")) == [2, 1]
-    assert ids(Catalog(remakes, {1: 99, 2: 10}).search("solaros")) == [1, 2]
+    assert ids(Catalog(remakes, {1: 10, 2: 99}).search("solaros", LIMIT, max_len=MAX_LEN)) == [2, 1]
+    assert ids(Catalog(remakes, {1: 99, 2: 10}).search("solaros", LIMIT, max_len=MAX_LEN)) == [1, 2]
 
 
 def test_empty_query_returns_most_popular(catalog: Catalog) -> None:
-    assert ids(catalog.search(""))[:4] == [8, 1, 7, 2]
-    assert ids(catalog.search("   ")) == ids(catalog.search(""))
-    assert len(catalog.search("")) == len(MOVIES)
-    assert ids(catalog.search("", limit=3)) == [8, 1, 7]
+    assert ids(find(catalog, ""))[:4] == [8, 1, 7, 2]
+    assert ids(find(catalog, "   ")) == ids(find(catalog, ""))
+    assert len(find(catalog, "")) == len(MOVIES)
+    assert ids(catalog.search("", 3, max_len=MAX_LEN)) == [8, 1, 7]
 
 
-def test_at_most_25_results() -> None:
+def test_at_most_limit_results() -> None:
     many = Catalog([Movie(i, f"Star {i}", 2000) for i in range(1, 61)])
-    assert len(many.search("star")) == 25
-    assert len(many.search("star", limit=100)) == 25
-    assert len(many.search("")) == 25
-    assert len(many.search("star", limit=5)) == 5
-    assert many.search("star", limit=0) == []
+    assert len(many.search("star", LIMIT)) == 25
+    assert len(many.search("star", 100)) == 60  # the caller's limit (Discord's 25 is the bot's)
+    assert len(many.search("", LIMIT)) == 25
+    assert len(many.search("star", 5)) == 5
+    assert many.search("star", 0) == [] and many.search("star", -3) == []
 
 
 def test_display_at_most_100_characters_keeping_the_year() -> None:
     long_title = "A Very Long Title " * 10
     movie = Movie(1, long_title.strip(), 1999)
     catalog = Catalog([movie, Movie(2, "Short", 2000)])
-    (found,) = catalog.search("a very long")
-    assert len(found.display) <= MAX_DISPLAY
+    (found,) = find(catalog, "a very long")
+    assert len(found.display) <= MAX_LEN
     assert found.display.endswith("… (1999)")
     assert found.movie_id == 1
     assert catalog.get(1) == movie  # the catalog keeps the full title
-    assert display_name(movie) == found.display
-    assert display_name(Movie(3, "x" * 200)) == "x" * 99 + "…"
+    assert display_name(movie, MAX_LEN) == found.display
+    assert display_name(Movie(3, "x" * 200), MAX_LEN) == "x" * 99 + "…"
 
 
 def test_hostile_queries_return_quickly_without_error(catalog: Catalog) -> None:
@@ -144,10 +152,10 @@ def test_hostile_queries_return_quickly_without_error(catalog: Catalog) -> None:
         ",",
         "'",
     ):
-        found = catalog.search(query)
+        found = find(catalog, query)
         assert isinstance(found, list) and len(found) <= 25
-    assert ids(catalog.search("\x00godfather\x07"))[0] == 1  # control characters are just separators
-    assert catalog.search(None) == catalog.search("")  # type: ignore[arg-type]
+    assert ids(find(catalog, "\x00godfather\x07"))[0] == 1  # control characters are just separators
+    assert find(catalog, None) == find(catalog, "")  # type: ignore[arg-type]
 
 
 def test_resolve_by_id_title_year_and_title(catalog: Catalog) -> None:
@@ -205,12 +213,12 @@ def test_real_movielens_titles(movielens_dir: Path, tmp_path: Path) -> None:
     ]
     counts = bayesian_popularity(data.ratings)["count"].to_dict()
     catalog = Catalog(movies, counts)
-    assert [m.display for m in catalog.search("thing, the")[:2]] == ["The Thing (1982)", "The Thing (2011)"]
-    assert catalog.search("godfahter")[0].display == "The Godfather (1972)"
-    assert catalog.search("amelie")[0].movie_id == 4973
-    assert catalog.search("star wa")[0].display == "Star Wars: Episode IV - A New Hope (1977)"
+    assert [m.display for m in find(catalog, "thing, the")[:2]] == ["The Thing (1982)", "The Thing (2011)"]
+    assert find(catalog, "godfahter")[0].display == "The Godfather (1972)"
+    assert find(catalog, "amelie")[0].movie_id == 4973
+    assert find(catalog, "star wa")[0].display == "Star Wars: Episode IV - A New Hope (1977)"
     assert catalog.resolve("Amelie (2001)").movie_id == 4973
-    assert all(len(m.display) <= MAX_DISPLAY for q in ("", "the", "a", "love") for m in catalog.search(q))
+    assert all(len(m.display) <= MAX_LEN for q in ("", "the", "a", "love") for m in find(catalog, q))
 
     # "Did you mean": words that appear in no title ("episode 9", "fellowship" misspelt) still get
     # the closest whole titles; gibberish and control characters get no guesses at all.
@@ -232,9 +240,9 @@ def test_real_movielens_titles(movielens_dir: Path, tmp_path: Path) -> None:
 @settings(max_examples=300, deadline=None)
 @given(query=st.text(max_size=300), limit=st.integers(min_value=-5, max_value=60))
 def test_any_query_respects_the_caps(query: str, limit: int) -> None:
-    found = _PROPERTY_CATALOG.search(query, limit)
-    assert len(found) <= max(0, min(limit, 25))
-    assert all(len(m.display) <= MAX_DISPLAY for m in found)
+    found = _PROPERTY_CATALOG.search(query, limit, max_len=MAX_LEN)
+    assert len(found) <= max(0, limit)
+    assert all(len(m.display) <= MAX_LEN for m in found)
     assert len({m.movie_id for m in found}) == len(found)  # no movie twice
 
 

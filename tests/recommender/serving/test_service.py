@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.ui import words
 from recommender.core.config import Settings
 from recommender.core.errors import InvalidStars, RetrainInProgress, UnknownMovie
 from recommender.core.types import DATASETS
@@ -21,7 +22,8 @@ from recommender.persistence.registry import Registry
 from recommender.persistence.storage import Storage
 from recommender.pipeline.worker import TrainingWorker
 from recommender.serving.catalog import Catalog
-from recommender.serving.service import RecommenderService, ServingPath
+from recommender.serving.contract import PickReason, PopularityReason, ServingPath
+from recommender.serving.service import RecommenderService
 
 from .service_fakes import (
     CLUSTER_A,
@@ -35,7 +37,7 @@ from .service_fakes import (
     slow_loader,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HALF = DATASETS["ml-latest-small"].scale
 WHOLE = DATASETS["ml-100k"].scale
 ALICE, BOB = 111_111_111_111_111_111, 222_222_222_222_222_222
@@ -90,7 +92,8 @@ async def test_trained_member_uses_learned_embedding(service, storage):
         await storage.upsert_rating(ALICE, movie_id, 5.0, 1, rated_at=old)
     recs = await service.recommend(ALICE)
     assert recs.path is ServingPath.TRAINED
-    assert recs.explanation == "based on your 3 ratings"
+    assert words.explain_recommendations(recs) == "based on your 3 ratings"
+    assert (recs.n_ratings, recs.popularity_reason) == (3, None)
     assert recs.model_version == "v1"
     # the learned vector points at cluster A, so the unrated cluster-A movies come first
     assert {p.movie.movie_id for p in recs.picks[:3]} <= set(CLUSTER_A[3:])
@@ -102,7 +105,7 @@ async def test_rating_after_training_switches_to_fold_in(service, storage):
     await service.rate(ALICE, CLUSTER_B[0], 5.0, 1)  # newer than the model
     recs = await service.recommend(ALICE)
     assert recs.path is ServingPath.FOLD_IN
-    assert recs.explanation == "based on your 2 ratings (learned just now)"
+    assert words.explain_recommendations(recs) == "based on your 2 ratings (learned just now)"
 
 
 async def test_rating_made_while_training_ran_is_folded_in(storage, registry):
@@ -126,10 +129,10 @@ async def test_new_member_is_folded_in_from_their_ratings(service):
         await service.rate(BOB, movie_id, 1.0, 1)
     recs = await service.recommend(BOB, k=3)
     assert recs.path is ServingPath.FOLD_IN
-    assert recs.explanation == "based on your 8 ratings (learned just now)"
+    assert words.explain_recommendations(recs) == "based on your 8 ratings (learned just now)"
     # the fold-in learned taste: the remaining cluster-B movies, not the popular cluster-A ones
     assert {p.movie.movie_id for p in recs.picks} <= set(CLUSTER_B[4:])
-    assert all("I think you'd give it" in p.reason for p in recs.picks)
+    assert all("I think you'd give it" in words.pick_reason(p) for p in recs.picks)
     assert recs.picks[0].stars > (await service.predict(BOB, CLUSTER_A[5])).stars
 
 
@@ -146,10 +149,13 @@ async def test_changed_rating_changes_the_folded_in_taste(service):
 async def test_member_without_ratings_gets_popular_picks(service):
     recs = await service.recommend(BOB, k=4)
     assert recs.path is ServingPath.POPULARITY
-    assert recs.explanation == "popular picks: rate a few movies to personalise"
+    assert words.explain_recommendations(recs) == "popular picks: rate a few movies to personalise"
+    assert recs.popularity_reason is PopularityReason.NO_RATINGS
     expected = sorted(popularity(), key=lambda m: -popularity()[m][2])[:4]
     assert [p.movie.movie_id for p in recs.picks] == expected
-    assert "on average from" in recs.picks[0].reason
+    assert "on average from" in words.pick_reason(recs.picks[0])
+    assert recs.picks[0].reason is PickReason.POPULAR
+    assert recs.picks[0].ratings == popularity()[recs.picks[0].movie.movie_id][0]
 
 
 async def test_no_model_means_popular_picks_said_plainly(storage, registry):
@@ -157,7 +163,8 @@ async def test_no_model_means_popular_picks_said_plainly(storage, registry):
     await service.rate(ALICE, CLUSTER_B[0], 4.0, 1)
     recs = await service.recommend(ALICE)
     assert recs.path is ServingPath.POPULARITY
-    assert "isn't available" in recs.explanation
+    assert "isn't available" in words.explain_recommendations(recs)
+    assert recs.popularity_reason is PopularityReason.NO_MODEL
     assert recs.model_version is None
     assert CLUSTER_B[0] not in {p.movie.movie_id for p in recs.picks}
     stats = await service.stats()
@@ -168,7 +175,7 @@ async def test_movie_without_embedding_is_predicted_from_content(service):
     await service.rate(BOB, CLUSTER_A[0], 5.0, 1)
     prediction = await service.predict(BOB, CONTENT_ONLY)
     assert prediction.path is ServingPath.CONTENT
-    assert "matched by genres and year" in prediction.explanation
+    assert "matched by genres and year" in words.explain_prediction(prediction)
     model = service.model
     user = model.fold_in([CLUSTER_A[0]], [5.0])
     movie = next(m for m in movies() if m.movie_id == CONTENT_ONLY)
@@ -180,7 +187,7 @@ async def test_predict_already_rated_movie_answers_and_says_so(service):
     prediction = await service.predict(BOB, CLUSTER_A[0])
     assert prediction.path is ServingPath.FOLD_IN
     assert prediction.rated == 4.5
-    assert prediction.explanation.endswith("you rated it 4.5★")
+    assert words.explain_prediction(prediction).endswith("you rated it 4.5★")
     assert HALF.minimum <= prediction.stars <= HALF.maximum
 
 
@@ -189,13 +196,13 @@ async def test_predict_without_ratings_uses_popularity(service):
     assert prediction.path is ServingPath.POPULARITY
     assert prediction.stars == pytest.approx(popularity()[CLUSTER_A[0]][2])
     count = popularity()[CLUSTER_A[0]][0]
-    assert prediction.explanation == (
+    assert words.explain_prediction(prediction) == (
         f"{count} ratings average 4.5★; that's the crowd's view: rate a few movies to personalise"
     )
     unrated = await service.predict(BOB, CONTENT_ONLY)  # not in the dataset's popularity either
     assert unrated.path is ServingPath.POPULARITY
     assert unrated.stars == pytest.approx(service.model.global_mean)
-    assert unrated.explanation.startswith("nobody has rated it yet")
+    assert words.explain_prediction(unrated).startswith("nobody has rated it yet")
 
 
 @pytest.mark.parametrize("who", ["trained", "fold_in", "popularity"])
@@ -223,7 +230,8 @@ async def test_already_rated_movies_are_never_recommended(service, storage, who)
 async def test_similar_by_item_factors_and_genre_fallback(service):
     picks = await service.similar(CLUSTER_A[0], k=3)
     assert {p.movie.movie_id for p in picks} <= set(CLUSTER_A[1:])
-    assert "similarity" in picks[0].reason
+    assert "similarity" in words.pick_reason(picks[0])
+    assert picks[0].reason is PickReason.SIMILAR and 0 < picks[0].similarity <= 1
     fallback = await service.similar(CONTENT_ONLY, k=3)  # no embedding: popular movies sharing its genres
     content_genres = set(next(m for m in movies() if m.movie_id == CONTENT_ONLY).genres)
     assert fallback and all(content_genres & set(p.movie.genres) for p in fallback)
@@ -235,7 +243,8 @@ async def test_similar_without_a_model_uses_genres(storage, registry):
     service = make_service(storage, registry)  # nothing published
     picks = await service.similar(CLUSTER_B[0], k=4)
     assert [p.movie.movie_id for p in picks] == CLUSTER_B[1:5]  # same two genres, most popular first
-    assert picks[0].reason == "popular and shares 2 genres with it"
+    assert words.pick_reason(picks[0]) == "popular and shares 2 genres with it"
+    assert (picks[0].reason, picks[0].shared_genres) == (PickReason.SHARED_GENRES, 2)
 
 
 # ----------------------------------------------------------------------------------- ratings
@@ -271,7 +280,7 @@ async def test_rate_returns_previous_stars_and_count(service):
 
 async def test_search_and_resolve_use_the_catalog(service):
     assert service.resolve("Brand New Drama (2024)").movie_id == CONTENT_ONLY
-    assert CONTENT_ONLY in {m.movie_id for m in service.search("brand new drma")}
+    assert CONTENT_ONLY in {m.movie_id for m in service.search("brand new drma", 25)}
     with pytest.raises(UnknownMovie):
         service.resolve("no such film at all")
 
@@ -423,9 +432,7 @@ async def test_stats(service, storage):
     assert (stats.model_version, stats.model_family, stats.model_status) == ("v1", "mf", "ok")
     assert stats.ratings_since_training == 2
     assert stats.model_metrics == {"val_rmse": 0.9}
-    # the short names bot/render.py reads
-    assert (stats.movies, stats.new_ratings, stats.metrics) == (len(movies()), 2, {"val_rmse": 0.9})
-    assert stats.trained_at == stats.model_trained_at is not None
+    assert stats.model_trained_at == pytest.approx(service.model.trained_at)
 
 
 # --------------------------------------------------------------------------------- no TensorFlow
@@ -479,41 +486,6 @@ def test_fake_model_is_a_real_mf(tmp_path: Path):
     top = [m for m, _ in model.recommend(user, 5, exclude=())]
     assert set(top) <= set(CLUSTER_A)
     assert np.isfinite(model.predict(user, np.asarray(CLUSTER_B))).all()
-
-
-# ---------------------------------------------------------------------------------- open/close
-
-
-async def test_open_builds_everything_from_settings(tmp_path: Path):
-    settings = Settings(data_dir=tmp_path, movielens_dataset="ml-latest-small")
-    async with Storage(settings.db_path) as storage:
-        await storage.load_catalog("ml-latest-small", movies(), popularity())
-    service = await RecommenderService.open(settings, worker=None)
-    try:
-        assert service.model is None  # nothing published: popularity, said in stats
-        assert (await service.recommend(ALICE)).path is ServingPath.POPULARITY
-        assert len(service.catalog) == len(movies())
-        assert service.scale == HALF
-        publish(Registry(settings.models_dir), make_model("v1"))
-        assert service.reload_model() == "v1"
-        await service.rate(ALICE, CLUSTER_B[0], 5.0, 1)
-        assert (await service.recommend(ALICE)).path is ServingPath.FOLD_IN
-    finally:
-        await service.close()
-    again = await RecommenderService.open(settings)  # the published version is loaded at start-up
-    async with again:
-        assert again.model_version == "v1"
-        assert [m.movie_id for m, _ in await again.ratings(ALICE)] == [CLUSTER_B[0]]
-
-
-async def test_scale_follows_the_stored_catalog(tmp_path: Path):
-    settings = Settings(data_dir=tmp_path, movielens_dataset="ml-latest-small")
-    async with Storage(settings.db_path) as storage:
-        await storage.load_catalog("ml-100k", movies(), popularity())
-    async with await RecommenderService.open(settings) as service:
-        assert service.scale == WHOLE  # stored ratings refer to the ml-100k catalog
-        with pytest.raises(InvalidStars):
-            await service.rate(ALICE, CLUSTER_A[0], 4.5, 1)
 
 
 async def test_retrain_through_the_real_worker_process(tmp_path: Path, storage):
@@ -585,7 +557,7 @@ async def test_ratings_cache_never_serves_a_stale_list(service, storage, monkeyp
     assert rated == set(CLUSTER_B[:3])
     recs = await service.recommend(BOB, k=5)
     assert not {p.movie.movie_id for p in recs.picks} & rated
-    assert recs.explanation == "based on your 3 ratings (learned just now)"
+    assert words.explain_recommendations(recs) == "based on your 3 ratings (learned just now)"
     assert (await service.forget(BOB)) == 3
     assert await service.ratings(BOB) == []
 
@@ -609,4 +581,4 @@ async def test_repeat_requests_reuse_the_ratings_list_until_it_changes(service, 
     await storage.upsert_rating(BOB, CLUSTER_B[3], 4.0, 1)  # a write that bypasses the service
     recs = await service.recommend(BOB)
     assert reads == 2 and CLUSTER_B[3] not in {p.movie.movie_id for p in recs.picks}
-    assert recs.explanation == "based on your 4 ratings (learned just now)"
+    assert words.explain_recommendations(recs) == "based on your 4 ratings (learned just now)"

@@ -5,14 +5,24 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import discord
 
+from bot.ui import words
+from bot.ui.words import stars
 from recommender.core.types import Movie
+from recommender.persistence.storage import StoredRating
+from recommender.serving.contract import (
+    Pick,
+    Prediction,
+    RatingResult,
+    Recommendations,
+    RetrainEvent,
+    ServiceStats,
+    ServingPath,
+)
 
 __all__ = [
-    "PATH_LABELS",
     "forget_prompt",
     "predict_embed",
     "rate_message",
@@ -27,24 +37,11 @@ __all__ = [
 
 COLOUR = discord.Colour.blurple()
 
-#: Which part of the recommender answered, in words (keys are ``ServingPath`` values).
-PATH_LABELS: dict[str, str] = {
-    "trained": "your taste profile from the last training",
-    "fold_in": "your ratings, folded into the model just now",
-    "popularity": "popular, well-rated movies",
-    "content": "genres and year (the model doesn't know this movie yet)",
-}
-
 RATINGS_PER_PAGE = 10
 
 
-def stars(value: float) -> str:
-    return f"{value:.1f}★"
-
-
-def _path(path: Any) -> str:
-    key = str(getattr(path, "value", path))
-    return PATH_LABELS.get(key, key)
+def _path(path: ServingPath) -> str:
+    return words.PATH_LABELS[path]
 
 
 def _when(timestamp: float | None) -> str:
@@ -57,25 +54,20 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def rate_message(result: Any) -> str:
-    movie: Movie = result.movie
-    text = f"Saved: **{discord.utils.escape_markdown(movie.display)}** — {stars(result.stars)}"
-    if result.previous is not None and result.previous != result.stars:
-        text += f" (updated from {stars(result.previous)})"
-    elif result.previous is not None:
-        text += " (unchanged)"
-    text += f". You have rated {result.n_ratings} movie{'s' if result.n_ratings != 1 else ''}."
-    return text
+def rate_message(result: RatingResult) -> str:
+    return words.rate_text(result, discord.utils.escape_markdown(result.movie.display))
 
 
-def recommend_embed(recs: Any) -> discord.Embed:
+def recommend_embed(recs: Recommendations) -> discord.Embed:
     embed = discord.Embed(
-        title="Five movies for you", colour=COLOUR, description=_clip(recs.explanation, 300)
+        title="Five movies for you",
+        colour=COLOUR,
+        description=_clip(words.explain_recommendations(recs), 300),
     )
     for i, pick in enumerate(recs.picks, 1):
         embed.add_field(
             name=_clip(f"{i}. {pick.movie.display} — {stars(pick.stars)}", 256),
-            value=_clip(pick.reason or "—", 1024),
+            value=_clip(words.pick_reason(pick), 1024),
             inline=False,
         )
     if not recs.picks:
@@ -87,13 +79,12 @@ def recommend_embed(recs: Any) -> discord.Embed:
     return embed
 
 
-def predict_embed(prediction: Any) -> discord.Embed:
+def predict_embed(prediction: Prediction) -> discord.Embed:
+    explanation = _clip(words.explain_prediction(prediction), 500)
     embed = discord.Embed(
         title=_clip(prediction.movie.display, 256),
         colour=COLOUR,
-        description=(
-            f"I think you'd give it **{stars(prediction.stars)}**.\n{_clip(prediction.explanation, 500)}"
-        ),
+        description=f"I think you'd give it **{stars(prediction.stars)}**.\n{explanation}",
     )
     if prediction.movie.genres:
         embed.add_field(name="Genres", value=_clip(", ".join(prediction.movie.genres), 1024))
@@ -101,18 +92,18 @@ def predict_embed(prediction: Any) -> discord.Embed:
     return embed
 
 
-def similar_embed(movie: Movie, picks: Sequence[Any]) -> discord.Embed:
+def similar_embed(movie: Movie, picks: Sequence[Pick]) -> discord.Embed:
     embed = discord.Embed(title=_clip(f"Movies like {movie.display}", 256), colour=COLOUR)
     if not picks:
         embed.description = "I don't know enough about this movie to find look-alikes yet."
     for pick in picks:
         embed.add_field(
-            name=_clip(pick.movie.display, 256), value=_clip(pick.reason or "—", 1024), inline=False
+            name=_clip(pick.movie.display, 256), value=_clip(words.pick_reason(pick), 1024), inline=False
         )
     return embed
 
 
-def ratings_embed(rows: Sequence[tuple[Movie, Any]], page: int, user_name: str) -> discord.Embed:
+def ratings_embed(rows: Sequence[tuple[Movie, StoredRating]], page: int, user_name: str) -> discord.Embed:
     """One page of a member's ratings, newest first; ``page`` is 1-based and already in range."""
     pages = max(1, math.ceil(len(rows) / RATINGS_PER_PAGE))
     start = (page - 1) * RATINGS_PER_PAGE
@@ -141,7 +132,7 @@ def forget_prompt(n_ratings: int | None = None) -> str:
     )
 
 
-def _metric_lines(metrics: Mapping[str, Any], limit: int = 10) -> str:
+def _metric_lines(metrics: Mapping[str, object], limit: int = 10) -> str:
     lines = []
     for key, value in metrics.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -153,7 +144,7 @@ def _metric_lines(metrics: Mapping[str, Any], limit: int = 10) -> str:
     return "\n".join(lines) or "—"
 
 
-def retrain_progress(event: Mapping[str, Any]) -> str:
+def retrain_progress(event: RetrainEvent) -> str:
     """One line of progress for the message being edited during a retrain."""
     kind = event.get("event")
     if kind == "epoch":
@@ -168,7 +159,7 @@ def retrain_progress(event: Mapping[str, Any]) -> str:
     return f"Training… ({kind})"
 
 
-def retrain_result_embed(done: Mapping[str, Any]) -> discord.Embed:
+def retrain_result_embed(done: RetrainEvent) -> discord.Embed:
     published = bool(done.get("published"))
     version = done.get("version")
     reason = str(done.get("reason") or "")
@@ -184,13 +175,13 @@ def retrain_result_embed(done: Mapping[str, Any]) -> discord.Embed:
             colour=discord.Colour.orange(),
             description=_clip(reason or "The new model was not better than the one serving.", 4000),
         )
-    metrics = done.get("metrics") or {}
-    if metrics:
+    metrics = done.get("metrics")
+    if isinstance(metrics, Mapping) and metrics:
         embed.add_field(name="Metrics", value=_clip(_metric_lines(metrics), 1024), inline=False)
     return embed
 
 
-def last_retrain_line(done: Mapping[str, Any], finished_at: float | None = None) -> str:
+def last_retrain_line(done: RetrainEvent, finished_at: float | None = None) -> str:
     """How the last retrain ended, in one line: published, held back, or failed (and why)."""
     when = f" {_when(finished_at)}" if finished_at else ""
     reason = _clip(str(done.get("reason") or ""), 300)
@@ -202,7 +193,7 @@ def last_retrain_line(done: Mapping[str, Any], finished_at: float | None = None)
 
 
 def _interaction_lines(
-    interactions: Mapping[str, Any],
+    interactions: Mapping[str, float | int],
     by_command: Mapping[str, tuple[int, int]] | None,
     autocomplete: Mapping[str, int] | None,
 ) -> str:
@@ -222,12 +213,12 @@ def _interaction_lines(
 
 
 def stats_embed(
-    stats: Any,
+    stats: ServiceStats,
     *,
-    interactions: Mapping[str, Any] | None = None,
+    interactions: Mapping[str, float | int] | None = None,
     by_command: Mapping[str, tuple[int, int]] | None = None,
     autocomplete: Mapping[str, int] | None = None,
-    last_retrain: Mapping[str, Any] | None = None,
+    last_retrain: RetrainEvent | None = None,
     last_retrain_at: float | None = None,
 ) -> discord.Embed:
     """``service.stats()`` (a ``ServiceStats``) plus the bot's own interaction counters."""

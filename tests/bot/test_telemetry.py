@@ -19,7 +19,7 @@ def lines(caplog, level: int = logging.INFO) -> list[dict]:
 
 
 async def test_every_command_and_outcome_logs_one_line_that_stats_agrees_with(
-    simcord_env, world, fake_service, caplog
+    simcord_env, world, fake_service, caplog, lenient_discord
 ):
     caplog.set_level(logging.DEBUG, logger="bot.interactions")
     member, admin, channel = world.member, world.admin, world.channel
@@ -82,3 +82,18 @@ async def test_every_command_and_outcome_logs_one_line_that_stats_agrees_with(
     assert "autocomplete 1 ok · 1 failed" in shown
     # and /stats itself is logged like everything else
     assert [e["command"] for e in lines(caplog)] == ["stats"]
+
+
+def test_percentile_and_counters_agree_with_the_fields_they_are_fed():
+    from bot.telemetry import InteractionStats, percentile
+
+    assert percentile([5.0, 1.0, 3.0], 50) == 3.0
+    assert percentile([float(i) for i in range(1, 101)], 99) == 100.0
+    stats = InteractionStats(window=2)
+    for outcome, latency in (("ok", 1.0), ("ok:not_published", 2.0), ("error:UnknownMovie", 3.0)):
+        stats.record({"command": "rate", "outcome": outcome, "path": "fold_in", "latency_ms": latency})
+    summary = stats.summary()
+    assert (summary["interactions"], summary["errors"]) == (3, 1)
+    assert (summary["outcome_ok"], summary["outcome_error"], summary["path_fold_in"]) == (2, 1, 3)
+    assert summary["latency_p50_ms"] == 2.5  # the window keeps the last two latencies
+    assert stats.by_command() == {"rate": (3, 1)}

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot import telemetry
+from bot.protocols import BotState
 from recommender.core.errors import UnknownMovie
 from recommender.core.types import Movie
+from recommender.serving.contract import MovieService
 
 __all__ = ["ID_PREFIX", "MAX_CHOICES", "MovieTransformer", "choice_value", "movie_choices", "search_choices"]
 
@@ -32,36 +33,43 @@ def choice_value(movie: Movie) -> str:
 
 
 def _choice_name(movie: Movie) -> str:
-    name = movie.display
+    name = movie.display  # the service already shortened the title so the year stays
     return name if len(name) <= MAX_NAME else name[: MAX_NAME - 1] + "…"
 
 
-def movie_choices(service: Any, current: str) -> list[app_commands.Choice[str]]:
+def movie_choices(service: MovieService, current: str) -> list[app_commands.Choice[str]]:
     """At most 25 choices whose value is ``id:<movie id>``; raises what the search raises."""
-    movies = service.search((current or "")[:MAX_QUERY], limit=MAX_CHOICES)
+    movies = service.search((current or "")[:MAX_QUERY], MAX_CHOICES, max_len=MAX_NAME)
     return [app_commands.Choice(name=_choice_name(m), value=choice_value(m)) for m in movies[:MAX_CHOICES]]
 
 
-async def search_choices(service: Any, current: str) -> list[app_commands.Choice[str]]:
+async def search_choices(service: MovieService, current: str) -> list[app_commands.Choice[str]]:
     """:func:`movie_choices` in a worker thread: a fuzzy pass over a large catalog can take tens of
     milliseconds of pure Python, which would otherwise stall the event loop (and every other member)."""
     return await asyncio.to_thread(movie_choices, service, current)
 
 
-def resolve_digits_as_title(service: Any, text: str) -> Movie:
+def resolve_digits_as_title(service: MovieService, text: str) -> Movie:
     """Typed digits are a title ("300", "1917"): the catalog's resolve would read them as an id."""
-    found = service.search(text, limit=MAX_CHOICES)
+    found = service.search(text, MAX_CHOICES)
     exact = [m for m in found if m.title.casefold() == text.casefold()]
     if len(exact) == 1:
         return _by_id(service, exact[0].movie_id, text)
     raise UnknownMovie(text, exact or found[:5])
 
 
-def _by_id(service: Any, movie_id: int, shown: str) -> Movie:
+def _by_id(service: MovieService, movie_id: int, shown: str) -> Movie:
     movie = service.resolve(str(movie_id))  # all digits: the catalog looks the id up first
     if movie.movie_id != movie_id:  # the id is gone (another dataset); resolve fell back to titles
         raise UnknownMovie(shown)
     return movie
+
+
+def _service(interaction: discord.Interaction) -> MovieService:
+    client = interaction.client
+    if not isinstance(client, BotState):
+        raise TypeError("MovieTransformer runs only on the movie bot")
+    return client.service
 
 
 class MovieTransformer(app_commands.Transformer):
@@ -76,7 +84,7 @@ class MovieTransformer(app_commands.Transformer):
         return MAX_QUERY  # for a string option this is its maximum length
 
     @staticmethod
-    def resolve_now(service: Any, value: str) -> Movie:
+    def resolve_now(service: MovieService, value: str) -> Movie:
         """What :meth:`transform` does, synchronously (for tests and tools)."""
         text = str(value)[:MAX_QUERY].strip()
         if picked := _ID_VALUE.fullmatch(text):
@@ -88,7 +96,7 @@ class MovieTransformer(app_commands.Transformer):
     async def transform(self, interaction: discord.Interaction, value: str, /) -> Movie:
         # The service resolves ids (what autocomplete sends), "Title (Year)" and plain titles; a miss
         # runs a fuzzy search for suggestions, so keep it off the event loop like autocomplete.
-        service = interaction.client.service  # type: ignore[attr-defined]
+        service = _service(interaction)
         text = str(value)[:MAX_QUERY].strip()
         if picked := _ID_VALUE.fullmatch(text):
             return _by_id(service, int(picked.group(1)), text)  # a dictionary lookup: not worth a thread
@@ -100,9 +108,11 @@ class MovieTransformer(app_commands.Transformer):
         self, interaction: discord.Interaction, value: str, /
     ) -> list[app_commands.Choice[str]]:
         """Never raises: discord.py would swallow the error and the member would see no list at all."""
-        client: Any = interaction.client
+        client = interaction.client
         command = interaction.command.qualified_name if interaction.command else "?"
-        stats = getattr(client, "interaction_stats", None)
+        if not isinstance(client, BotState):
+            return []
+        stats = client.interaction_stats
         try:
             choices = await search_choices(client.service, str(value))
         except Exception as error:

@@ -53,12 +53,16 @@ def make_model(
     trained_members: Mapping[int, Iterable[int]] | None = None,
     trained_at: float | None = None,
     metrics: dict | None = None,
+    without: Iterable[int] = (),
 ) -> ServingModel:
-    """A real 4-dim ServingModel over MODEL_MOVIES; each trained member's vector points at its cluster."""
+    """A real 4-dim ServingModel over MODEL_MOVIES (less ``without``); each trained member's vector
+    points at its cluster."""
     rng = np.random.default_rng(0)
-    factors = np.zeros((len(MODEL_MOVIES), 4))
-    bias = np.zeros(len(MODEL_MOVIES))
-    for i, m in enumerate(MODEL_MOVIES):
+    left_out = set(without)
+    model_movies = [m for m in MODEL_MOVIES if m not in left_out]
+    factors = np.zeros((len(model_movies), 4))
+    bias = np.zeros(len(model_movies))
+    for i, m in enumerate(model_movies):
         if m in CLUSTER_A:
             factors[i, 0], bias[i] = 1.0, 0.3
         elif m in CLUSTER_B:
@@ -71,11 +75,11 @@ def make_model(
         keys.append(member_key(member))
         vectors.append([1.0, 0, 0, 0] if list(cluster) == CLUSTER_A else [0, 1.0, 0, 0])
     by_id = {m.movie_id: m for m in movies()}
-    genres = [by_id[m].genres for m in MODEL_MOVIES]
-    years = [by_id[m].year for m in MODEL_MOVIES]
+    genres = [by_id[m].genres for m in model_movies]
+    years = [by_id[m].year for m in model_movies]
     content = ContentFeatures.fit(genres, years)
     weights = fit_content_map(
-        content.matrix(genres, years), np.hstack([factors, bias[:, None]]), np.ones(len(MODEL_MOVIES)), 1.0
+        content.matrix(genres, years), np.hstack([factors, bias[:, None]]), np.ones(len(model_movies)), 1.0
     )
     return ServingModel(
         version=version,
@@ -85,10 +89,10 @@ def make_model(
         user_keys=keys,
         user_factors=np.asarray(vectors, np.float64).reshape(len(keys), 4),
         user_bias=np.zeros(len(keys)),
-        movie_ids=np.asarray(MODEL_MOVIES, np.int64),
+        movie_ids=np.asarray(model_movies, np.int64),
         item_factors=factors,
         item_bias=bias,
-        item_count=np.full(len(MODEL_MOVIES), 50, np.int64),
+        item_count=np.full(len(model_movies), 50, np.int64),
         content=content,
         content_weights=weights,
         metrics={"val_rmse": 0.9} if metrics is None else metrics,
@@ -117,16 +121,47 @@ def publish(registry: Registry, model: ServingModel) -> None:
     registry.set_current(model.version)
 
 
+def store_only(registry: Registry, model: ServingModel) -> None:
+    """Store ``model`` as a committed version without making it current (the publish gate said no)."""
+
+    def write(folder: Path) -> None:
+        model.save(folder)
+        (folder / "metrics.json").write_text(json.dumps(model.metrics))
+
+    registry.store(model.version, write)
+
+
+class CountingLoader:
+    """A registry loader that counts its calls per version folder."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.calls: list[str] = []
+
+    def __call__(self, folder: Path) -> ServingModel:
+        self.calls.append(folder.name)
+        if self.delay:
+            time.sleep(self.delay)
+        return ServingModel.load(folder)
+
+
 # ----------------------------------------------------------------------------- storage, catalog
 
 
 class FakeWorker:
-    """Publishes ``model`` when released, emitting the train.py progress events."""
+    """Publishes ``model`` when released, emitting the train.py progress events; with
+    ``publish=False`` it stores the version but the publish gate refuses it, as train.py does."""
 
-    def __init__(self, registry: Registry, model: ServingModel) -> None:
-        self.registry, self.model = registry, model
+    def __init__(self, registry: Registry, model: ServingModel, *, publish: bool = True) -> None:
+        self.registry, self.model, self.publish = registry, model, publish
         self.started, self.release = asyncio.Event(), asyncio.Event()
         self.trained_at = model.trained_at
+        self.running = False
+        self.stopped: list[float | None] = []
+
+    async def stop(self, grace: float | None = None) -> None:
+        self.stopped.append(grace)
+        self.release.set()
 
     async def run(self, extra_args=(), *, on_progress=None, force: bool = False) -> dict:
         emit = on_progress or (lambda event: asyncio.sleep(0))
@@ -134,12 +169,15 @@ class FakeWorker:
         self.started.set()
         await self.release.wait()
         await emit({"event": "epoch", "epoch": 1, "epochs": 1, "loss": 1.0, "val_loss": 1.0})
-        await asyncio.to_thread(publish, self.registry, self.model)
+        if self.publish:
+            await asyncio.to_thread(publish, self.registry, self.model)
+        else:
+            await asyncio.to_thread(store_only, self.registry, self.model)
         done = {
             "event": "done",
-            "published": True,
+            "published": self.publish,
             "version": self.model.version,
-            "reason": "first model",
+            "reason": "first model" if self.publish else "held-out RMSE 0.95 is worse than 0.90",
             "metrics": {"val_rmse": 0.9},
             "plot": None,
         }

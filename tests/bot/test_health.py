@@ -1,10 +1,8 @@
-"""The heartbeat file and ``python -m bot.health``; what the bot does once a shutdown has begun."""
+"""The heartbeat file and ``python -m bot.health``."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import subprocess
 import sys
 import time
@@ -13,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from bot import health
-from bot.lifecycle import SHUTDOWN_MESSAGE, InFlight, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,68 +73,3 @@ async def test_the_bot_beats_on_ready_and_on_its_loop(simcord_env, world, bot_se
     assert health.check(path)[0]
     await simcord_env.advance_time(31)
     assert json.loads(path.read_text())["reason"] == "tick"
-
-
-async def test_after_shutdown_begins_new_commands_are_refused_politely(
-    simcord_env, world, fake_service, caplog
-):
-    bot = simcord_env.bot
-    await world.member.slash(world.channel, "rate", movie="id:1", stars=4.0)
-    prompt = await world.member.slash(world.channel, "forget")
-    bot.in_flight.draining = True
-    caplog.set_level(logging.INFO, logger="bot.interactions")
-    for name, options in (("rate", {"movie": "id:2", "stars": 3.0}), ("recommend", {}), ("stats", {})):
-        actor = world.admin if name == "stats" else world.member
-        refused = await actor.slash(world.channel, name, **options)
-        assert refused.ephemeral and refused.response.content == SHUTDOWN_MESSAGE
-    assert await world.member.autocomplete(world.channel, "rate", "movie", "toy") == []
-    pressed = await world.member.click(prompt.response, label="Delete everything")
-    assert pressed.response.content == SHUTDOWN_MESSAGE
-    assert set(fake_service.ratings_by_user[world.member.id]) == {1}  # nothing new, nothing deleted
-    assert [c[0] for c in fake_service.calls if c[0] not in ("search", "resolve")] == ["rate"]
-    logged = [r.interaction["outcome"] for r in caplog.records if r.name == "bot.interactions"]  # type: ignore[attr-defined]
-    assert logged == ["shutting_down"] * 3
-
-
-async def test_in_flight_drain_waits_for_the_last_interaction():
-    gate = InFlight()
-    assert gate.enter() and gate.enter()
-    waiter = asyncio.create_task(gate.drain(5))
-    await asyncio.sleep(0)
-    assert not gate.enter()  # refused once draining
-    gate.leave()
-    await asyncio.sleep(0)
-    assert not waiter.done()
-    gate.leave()
-    assert await waiter is True
-    stuck = InFlight()
-    stuck.enter()
-    assert await stuck.drain(0.01) is False
-
-
-class _Bot:
-    def __init__(self) -> None:
-        self.shutdowns = 0
-        self.closed = asyncio.Event()
-
-    async def shutdown(self, *, drain_timeout: float) -> None:
-        self.shutdowns += 1
-        self.closed.set()
-
-
-async def test_serve_shuts_down_on_sigterm_and_returns_its_name():
-    import os
-    import signal
-
-    bot = _Bot()
-    started = asyncio.Event()
-
-    async def start(_bot) -> None:
-        started.set()
-        await bot.closed.wait()  # like bot.start(): returns once the bot is closed
-
-    task = asyncio.create_task(serve(bot, start))  # type: ignore[arg-type]
-    await started.wait()
-    os.kill(os.getpid(), signal.SIGTERM)
-    assert await asyncio.wait_for(task, 10) == "SIGTERM"
-    assert bot.shutdowns == 1

@@ -7,9 +7,10 @@ import pytest
 import simcord
 from discord import app_commands
 
-from bot.client import create_bot
+from bot.client import COGS, create_bot
 from bot.errors import unwrap
 from recommender.core.config import Settings
+from tests.bot.fakes import FakeService
 
 
 def handled(env) -> list[str]:
@@ -62,7 +63,7 @@ async def test_autocomplete_does_not_spend_the_budget(fake_service, tmp_path):
         assert "Saved" in (await alice.slash(channel, "rate", movie="id:1", stars=4.0)).response.content
 
 
-def test_no_command_takes_another_member_as_a_parameter():
+async def test_no_command_takes_another_member_as_a_parameter(tmp_path):
     """/ratings and /forget (and everything else) can only ever act on the member who invokes them."""
     expected = {
         "rate": {"movie", "stars"},
@@ -75,14 +76,11 @@ def test_no_command_takes_another_member_as_a_parameter():
         "stats": set(),
     }
 
-    tree_commands = {}
-    for cog_module in ("bot.cogs.ratings", "bot.cogs.recommendations", "bot.cogs.admin"):
-        module = __import__(cog_module, fromlist=["setup"])
-        for value in vars(module).values():
-            if isinstance(value, type):
-                for attr in vars(value).values():
-                    if isinstance(attr, app_commands.Command):
-                        tree_commands[attr.name] = attr
+    bot = create_bot(Settings(data_dir=tmp_path), FakeService(), sync_commands=False)
+    for name in COGS:
+        await bot.load_extension(name)
+    tree_commands = {c.name: c for c in bot.tree.get_commands() if isinstance(c, app_commands.Command)}
+    await bot.close()
     assert set(tree_commands) == set(expected)
     for name, command in tree_commands.items():
         assert {p.name for p in command.parameters} == expected[name], name

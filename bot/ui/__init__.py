@@ -1,0 +1,1 @@
+"""Everything a member sees: words, embeds, views and option transformers."""

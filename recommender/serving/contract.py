@@ -1,0 +1,189 @@
+"""The seam between the bot and the recommender: what the bot may ask, and the values it gets back.
+
+The recommender answers with codes and numbers (which serving path, why a movie was picked, how
+many ratings that rests on); every word a member reads is written by ``bot/``. ``MovieService`` is
+implemented by :class:`recommender.serving.service.RecommenderService` and by the bot tests' fake;
+``tests/bot/test_contract.py`` holds both to it.
+
+Errors: every method may raise a :class:`~recommender.core.errors.RecommenderError` subclass, whose
+type and fields say what went wrong (listed per method below); anything else is a bug.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from recommender.core.types import Movie, RatingScale
+from recommender.persistence.storage import StoredRating
+
+__all__ = [
+    "MovieService",
+    "Pick",
+    "PickReason",
+    "PopularityReason",
+    "Prediction",
+    "ProgressCallback",
+    "RatingResult",
+    "Recommendations",
+    "RetrainEvent",
+    "ServiceStats",
+    "ServingPath",
+    "StoredRating",
+]
+
+#: One event of a training run as the worker reports it (``{"event": "epoch", "loss": ...}``).
+RetrainEvent = Mapping[str, object]
+ProgressCallback = Callable[[RetrainEvent], Awaitable[None]]
+
+
+class ServingPath(StrEnum):
+    """Which part of the recommender answered a request."""
+
+    TRAINED = "trained"  # the member's learned embedding from the last training
+    FOLD_IN = "fold_in"  # an embedding solved just now from the member's current ratings
+    POPULARITY = "popularity"  # Bayesian-average popular picks: no ratings or no model
+    CONTENT = "content"  # a movie without an embedding, predicted from its genres and year
+
+
+class PopularityReason(StrEnum):
+    """Why a member got the crowd's view instead of a personal one."""
+
+    NO_RATINGS = "no_ratings"
+    NO_MODEL = "no_model"
+    UNKNOWN_MOVIES = "unknown_movies"  # every movie they rated is new to the serving model
+
+
+class PickReason(StrEnum):
+    """Why one movie is in a list; the number it rests on is in the matching ``Pick`` field."""
+
+    PREDICTED = "predicted"  # the model's stars for this member (``Pick.stars``)
+    POPULAR = "popular"  # the Bayesian average of ``Pick.ratings`` ratings
+    SIMILAR = "similar"  # learned item factors, cosine ``Pick.similarity``
+    SHARED_GENRES = "shared_genres"  # popular and shares ``Pick.shared_genres`` genres
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    movie: Movie
+    stars: float
+    reason: PickReason
+    ratings: int = 0
+    similarity: float = 0.0
+    shared_genres: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendations:
+    picks: tuple[Pick, ...]
+    path: ServingPath
+    #: the member's ratings the answer rests on (for fold-in: those the model knows)
+    n_ratings: int
+    #: set when ``path`` is POPULARITY
+    popularity_reason: PopularityReason | None
+    model_version: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    movie: Movie
+    stars: float
+    path: ServingPath
+    n_ratings: int
+    popularity_reason: PopularityReason | None = None
+    #: the member's own stars for this movie, if they rated it
+    rated: float | None = None
+    #: POPULARITY: how many ratings the movie's average is over (0: nobody's, the overall mean)
+    movie_ratings: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RatingResult:
+    movie: Movie
+    stars: float
+    previous: float | None
+    n_ratings: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStats:
+    ratings: int
+    members: int
+    catalog_size: int
+    model_version: str | None
+    model_family: str | None
+    model_metrics: Mapping[str, object] = field(default_factory=dict)
+    model_trained_at: float | None = None
+    #: "ok", "unavailable: <reason>" (serving popularity) or "ok; <version> unavailable: <reason>"
+    model_status: str = "unavailable: no model loaded"
+    ratings_since_training: int = 0
+    retrain_running: bool = False
+
+
+@runtime_checkable
+class MovieService(Protocol):
+    """What the bot needs from the recommender. Member ids are Discord user ids."""
+
+    @property
+    def scale(self) -> RatingScale:
+        """The stars the stored catalogue's dataset allows."""
+        ...
+
+    @property
+    def model_version(self) -> str | None:
+        """The version being served, None while serving popularity only."""
+        ...
+
+    async def rate(
+        self, user_id: int, movie_id: int, stars: float, guild_id: int | None = None
+    ) -> RatingResult:
+        """Store (or replace) one rating. Raises ``InvalidStars``, ``UnknownMovie`` or
+        ``StorageUnavailable``; nothing is stored then."""
+        ...
+
+    async def ratings(self, user_id: int) -> list[tuple[Movie, StoredRating]]:
+        """The member's ratings, newest first. A movie no longer in the catalogue comes back as a
+        placeholder ``Movie(movie_id, "movie #<id>")``; never raises for a member without ratings."""
+        ...
+
+    async def forget(self, user_id: int) -> int:
+        """Delete all of one member's ratings; how many. Raises ``StorageUnavailable``."""
+        ...
+
+    async def recommend(self, user_id: int, k: int = 5) -> Recommendations:
+        """Up to ``k`` movies the member has not rated, best first. Never raises for a member."""
+        ...
+
+    async def predict(self, user_id: int, movie_id: int) -> Prediction:
+        """The member's stars for one movie, within the scale. Raises ``UnknownMovie``."""
+        ...
+
+    async def similar(self, movie_id: int, k: int = 5) -> list[Pick]:
+        """Up to ``k`` movies like this one. Raises ``UnknownMovie``."""
+        ...
+
+    def search(self, query: str, limit: int, max_len: int | None = None) -> list[Movie]:
+        """Autocomplete: at most ``limit`` movies, ``display`` cut to ``max_len``. Never raises."""
+        ...
+
+    def resolve(self, text: str) -> Movie:
+        """A movie id in digits, "Title (Year)" or a unique title. Raises ``UnknownMovie`` with
+        suggestions (a digit string that is no id is tried as a title first)."""
+        ...
+
+    async def stats(self) -> ServiceStats:
+        """Counts and the serving model's state."""
+        ...
+
+    async def retrain(
+        self, on_progress: ProgressCallback | None = None, *, force: bool = False
+    ) -> RetrainEvent:
+        """Train, record and (if published) serve a new version; the worker's "done" event.
+        Raises ``RetrainInProgress``, or ``RecommenderError`` when no worker is set up."""
+        ...
+
+    async def stop_training(self, grace: float) -> bool:
+        """End a training run in progress (for shutdown); True if one was running."""
+        ...

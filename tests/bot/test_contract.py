@@ -1,0 +1,120 @@
+"""The fake the bot tests use cannot drift from the real service: both satisfy ``MovieService``
+with the same signatures, and the rules the bot depends on hold for both."""
+
+from __future__ import annotations
+
+import inspect
+import time
+
+import pytest
+
+from recommender.core.errors import UnknownMovie
+from recommender.core.types import Movie
+from recommender.persistence import storage as storage_module
+from recommender.serving import contract
+from recommender.serving.contract import MovieService, PopularityReason, ServingPath, StoredRating
+from recommender.serving.service import RecommenderService
+from tests.bot.fakes import FakeService
+
+ALICE = 42
+
+
+def _members(cls: type) -> list[str]:
+    return [
+        name
+        for name, value in vars(cls).items()
+        if not name.startswith("_") and (callable(value) or isinstance(value, property))
+    ]
+
+
+PROTOCOL_MEMBERS = _members(MovieService)
+
+
+def test_the_contract_names_every_method_the_bot_calls():
+    assert set(PROTOCOL_MEMBERS) == {
+        "scale",
+        "model_version",
+        "rate",
+        "ratings",
+        "forget",
+        "recommend",
+        "predict",
+        "similar",
+        "search",
+        "resolve",
+        "stats",
+        "retrain",
+        "stop_training",
+    }
+
+
+def test_fake_and_real_satisfy_the_protocol():
+    assert isinstance(FakeService(), MovieService)
+    real = [name for name in PROTOCOL_MEMBERS if not hasattr(RecommenderService, name)]
+    assert real == []
+
+
+@pytest.mark.parametrize("name", [n for n in PROTOCOL_MEMBERS if n not in {"scale", "model_version"}])
+def test_every_method_has_the_same_signature_in_fake_real_and_protocol(name):
+    protocol = inspect.signature(getattr(MovieService, name), eval_str=True)
+    real = inspect.signature(getattr(RecommenderService, name), eval_str=True)
+    fake = inspect.signature(getattr(FakeService, name), eval_str=True)
+    assert real == protocol, f"RecommenderService.{name}{real} != MovieService.{name}{protocol}"
+    assert fake == protocol, f"FakeService.{name}{fake} != MovieService.{name}{protocol}"
+    assert inspect.iscoroutinefunction(getattr(FakeService, name)) == inspect.iscoroutinefunction(
+        getattr(RecommenderService, name)
+    )
+
+
+def test_one_stored_rating_type():
+    assert contract.StoredRating is storage_module.StoredRating
+    import tests.bot.fakes as fakes
+
+    assert fakes.StoredRating is storage_module.StoredRating
+
+
+# ------------------------------------------------------------------- rules the fake follows
+
+
+def test_fake_resolve_of_digits_that_are_no_id_tries_them_as_a_title():
+    fake = FakeService(movies=[Movie(1, "Heat", 1995), Movie(2, "1917", 2019)])
+    assert fake.resolve("1917").movie_id == 2  # not an id: a title
+    with pytest.raises(UnknownMovie) as info:
+        fake.resolve("424242")
+    assert info.value.query == "424242"
+
+
+async def test_fake_ratings_keep_a_movie_gone_from_the_catalogue():
+    fake = FakeService()
+    await fake.rate(ALICE, 1, 4.0)
+    fake.movies = [m for m in fake.movies if m.movie_id != 1]
+    [(movie, rating)] = await fake.ratings(ALICE)
+    assert (movie.movie_id, movie.title, rating.stars) == (1, "movie #1", 4.0)
+    assert isinstance(rating, StoredRating)
+
+
+async def test_fake_similar_and_predict_raise_for_an_unknown_movie():
+    fake = FakeService()
+    for call in (fake.similar(424_242), fake.predict(ALICE, 424_242)):
+        with pytest.raises(UnknownMovie):
+            await call
+
+
+async def test_fake_predict_fills_the_members_own_stars():
+    fake = FakeService()
+    await fake.rate(ALICE, 3, 4.5)
+    assert (await fake.predict(ALICE, 3)).rated == 4.5
+    assert (await fake.predict(ALICE, 4)).rated is None
+
+
+async def test_fake_trained_member_means_the_last_training_saw_their_ratings():
+    fake = FakeService()
+    assert (await fake.recommend(ALICE)).popularity_reason is PopularityReason.NO_RATINGS
+    await fake.rate(ALICE, 1, 4.0)
+    assert (await fake.recommend(ALICE)).popularity_reason is PopularityReason.NO_MODEL
+    fake.model_version, fake.trained_at = "v1", time.time() + 60  # trained later, but not on ALICE
+    assert (await fake.recommend(ALICE)).path is ServingPath.FOLD_IN
+    fake.mark_trained("v2")
+    assert (await fake.recommend(ALICE)).path is ServingPath.TRAINED
+    await fake.rate(ALICE, 2, 3.0)  # newer than the training
+    assert (await fake.recommend(ALICE)).path is ServingPath.FOLD_IN
