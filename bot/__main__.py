@@ -117,16 +117,15 @@ async def prepare_catalog(settings: Settings) -> int:
     from recommender.core.types import Movie
     from recommender.data.movielens import load_from_settings
     from recommender.data.popularity import bayesian_popularity
+    from recommender.data.readers import movies_from_frame
     from recommender.persistence.storage import Storage
 
     _say(f"Loading the {settings.movielens_dataset} dataset…")
     data = await asyncio.to_thread(load_from_settings, settings, progress=True)
-    async with Storage(settings.db_path) as storage:
+    async with Storage(settings.storage_location, backup_dir=settings.backup_dir) as storage:
         if await storage.catalog_dataset() == data.name and (stats := await storage.stats()).get("movies"):
             _say(f"Catalog already holds {data.name} ({stats['movies']:,} movies).")
             return int(stats["movies"])
-
-        import pandas as pd
 
         def build() -> tuple[list[Movie], dict[int, tuple[int, float, float]]]:
             pop = bayesian_popularity(data.ratings)
@@ -134,13 +133,7 @@ async def prepare_catalog(settings: Settings) -> int:
                 int(mid): (int(row["count"]), float(row["mean"]), float(row["score"]))
                 for mid, row in pop.iterrows()
             }
-            movies = [
-                Movie(
-                    int(r.movie_id), str(r.title), None if pd.isna(r.year) else int(r.year), tuple(r.genres)
-                )
-                for r in data.movies.itertuples(index=False)
-            ]
-            return movies, popularity
+            return movies_from_frame(data.movies), popularity
 
         movies, popularity = await asyncio.to_thread(build)
         n = await storage.load_catalog(data.name, movies, popularity)
@@ -171,7 +164,7 @@ async def open_service(
     from recommender.serving.service import RecommenderService
 
     started = time.perf_counter()
-    async with Storage(settings.db_path) as storage:
+    async with Storage(settings.storage_location, backup_dir=settings.backup_dir) as storage:
         movies = await storage.all_movies()
         popularity = await storage.popularity()
         dataset = await storage.catalog_dataset() or settings.movielens_dataset
@@ -185,7 +178,7 @@ async def open_service(
             )
         if not movies:
             log.warning(
-                "the movie catalog in %s is empty; run `python -m bot --prepare-only`", settings.db_path
+                "the movie catalog in %s is empty; run `python -m bot --prepare-only`", storage.label
             )
         # Autocomplete ranks near-ties by how well known a movie is (its rating count), not by how
         # well rated: "star" should offer Star Wars before an obscure, highly rated film.
