@@ -20,6 +20,7 @@ from bot.lifecycle import DRAIN_TIMEOUT, SHUTDOWN_MESSAGE, WORKER_GRACE, InFligh
 from recommender.core.config import Settings
 from recommender.core.errors import RetrainInProgress
 from recommender.core.types import DATASETS, RatingScale
+from recommender.pipeline.protocol import Done, Event
 
 __all__ = ["COGS", "MovieBot", "MovieTree", "Retrainer", "create_bot"]
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 COGS = ("bot.cogs.ratings", "bot.cogs.recommendations", "bot.cogs.admin")
 
-Progress = Callable[[dict], Awaitable[None]]
+Progress = Callable[[Event], Awaitable[None]]
 
 
 class MovieTree(app_commands.CommandTree):
@@ -101,7 +102,7 @@ class Retrainer:
     def running(self) -> bool:
         return self._lock.locked()
 
-    async def run(self, on_progress: Progress | None = None, *, force: bool, trigger: str) -> dict:
+    async def run(self, on_progress: Progress | None = None, *, force: bool, trigger: str) -> Done:
         """The worker's "done" event; ``RetrainInProgress`` if one is already running."""
         if self._lock.locked():
             raise RetrainInProgress()
@@ -123,15 +124,15 @@ class Retrainer:
                 }
                 self.last_finished = time.time()
                 raise
-            self.last_result = result
+            self.last_result = result.to_dict()
             self.last_finished = time.time()
             log.info(
                 "retrain finished (%s) in %.1fs: published=%s version=%s reason=%s",
                 trigger,
                 time.perf_counter() - began,
-                result.get("published"),
-                result.get("version"),
-                result.get("reason"),
+                result.published,
+                result.version,
+                result.reason,
             )
             return result
 
@@ -213,7 +214,7 @@ class MovieBot(commands.Bot):
         stats = await self.service.stats()
         return int(stats.ratings_since_training)
 
-    async def background_retrain(self) -> dict | None:
+    async def background_retrain(self) -> Done | None:
         """One tick of the loop: retrain when enough new ratings arrived, through the same worker.
 
         The first tick runs right after start-up, so ratings that piled up while the bot was down

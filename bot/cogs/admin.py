@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import discord
 from discord import app_commands
@@ -15,6 +14,7 @@ from bot import render
 from bot.checks import admin_only
 from bot.client import MovieBot
 from recommender.core.errors import RetrainInProgress
+from recommender.pipeline.protocol import Done, Event
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,16 @@ class ProgressReporter:
         self.edits = 0
         self.events = 0
 
-    async def __call__(self, event: dict) -> None:
+    async def __call__(self, event: Event) -> None:
         self.events += 1
-        if event.get("event") == "done":
+        if isinstance(event, Done):
             return  # the final message is written by the command
         now = self.clock()
         if self.last_edit is not None and now - self.last_edit < self.interval:
             return
         self.last_edit = now
         try:
-            await self.interaction.edit_original_response(content=render.retrain_progress(event))
+            await self.interaction.edit_original_response(content=render.retrain_progress(event.to_dict()))
             self.edits += 1
         except discord.HTTPException:
             # Progress is a courtesy: a failed edit must not abort the training run.
@@ -72,15 +72,15 @@ class Admin(commands.Cog):
         interaction.extras["public_defer"] = True
         progress = ProgressReporter(interaction)
         # Not forced: a run that is worse than the serving model is reported, not published.
-        result: dict[str, Any] = await self.bot.retrainer.run(
+        result = await self.bot.retrainer.run(
             progress, force=False, trigger=f"/retrain by {interaction.user.id}"
         )
-        if not result.get("published"):
-            failed = result.get("ok") is False or not result.get("version")
+        if not result.published:
+            failed = not result.ok or not result.version
             interaction.extras["outcome"] = "failed:retrain" if failed else "ok:not_published"
-        embed = render.retrain_result_embed(result)
+        embed = render.retrain_result_embed(result.to_dict())
         files: list[discord.File] = []
-        plot = result.get("plot")
+        plot = result.plot
         if plot:
             try:
                 files.append(discord.File(plot, filename="loss.png"))

@@ -18,12 +18,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from recommender.core.errors import InvalidStars, RecommenderError, RetrainInProgress, UnknownMovie
 from recommender.core.types import DATASETS, Movie, RatingScale
+from recommender.pipeline.protocol import Done, Event
 from recommender.serving.explain import (
     ServingPath,
     explain_path,
@@ -51,7 +52,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[dict], Awaitable[None]]
+ProgressCallback = Callable[[Event], Awaitable[None]]
 
 #: How often (seconds) a request may look at the registry's ``current`` pointer.
 RELOAD_CHECK_SECONDS = 5.0
@@ -131,7 +132,7 @@ class ServiceStats:
 class Worker(Protocol):
     """What the service needs from ``worker.TrainingWorker``: run one training, return the done event."""
 
-    async def run(self, *, on_progress: ProgressCallback | None = None, force: bool = False) -> dict: ...
+    async def run(self, *, on_progress: ProgressCallback | None = None, force: bool = False) -> Done: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -563,16 +564,15 @@ class RecommenderService:
             retrain_running=self._retrain_lock.locked(),
         )
 
-    async def retrain(self, on_progress: ProgressCallback | None = None, *, force: bool = False) -> dict:
+    async def retrain(self, on_progress: ProgressCallback | None = None, *, force: bool = False) -> Done:
         """Train a new version in the worker (one at a time), record it, and serve it if published."""
         if self.worker is None:
             raise RecommenderError("Retraining isn't set up on this bot.")
         if self._retrain_lock.locked():
             raise RetrainInProgress()
         async with self._retrain_lock:
-            done: dict[str, Any] = await self.worker.run(on_progress=on_progress, force=force)
-            version = done.get("version")
-            published = bool(done.get("published"))
+            done = await self.worker.run(on_progress=on_progress, force=force)
+            version, published = done.version, done.published
             if published and version:
                 await self.reload_model_async()
                 if self.model_version != version:
@@ -581,9 +581,9 @@ class RecommenderService:
                 model = self._model if self.model_version == version else None
                 await self.storage.record_model_version(
                     version,
-                    done.get("family") or (model.family if model is not None else "unknown"),
-                    dict(done.get("metrics") or {}),
-                    float(done.get("trained_at") or (model.trained_at if model is not None else time.time())),
+                    done.family or (model.family if model is not None else "unknown"),
+                    dict(done.metrics),
+                    float(done.trained_at or (model.trained_at if model is not None else time.time())),
                     published,
                 )
             return done

@@ -15,6 +15,7 @@ from typing import Any
 
 from recommender.core.errors import InvalidStars, RetrainInProgress, UnknownMovie
 from recommender.core.types import DATASETS, Movie, RatingScale
+from recommender.pipeline.protocol import Done, Epoch, Event, Start
 from recommender.serving.service import (
     Pick,
     Prediction,
@@ -174,8 +175,8 @@ class FakeService:
         )
 
     async def retrain(
-        self, on_progress: Callable[[dict], Awaitable[None]] | None = None, *, force: bool = False
-    ) -> dict:
+        self, on_progress: Callable[[Event], Awaitable[None]] | None = None, *, force: bool = False
+    ) -> Done:
         self._probe("retrain")
         self.calls.append(("retrain", force))
         if self._retraining:
@@ -183,39 +184,33 @@ class FakeService:
         self._retraining = True
         try:
             if on_progress:
-                await on_progress({"event": "start", "epochs": self.retrain_epochs})
+                await on_progress(Start())
             if self.retrain_gate is not None:
                 await self.retrain_gate()
             for epoch in range(1, self.retrain_epochs + 1):
                 if on_progress:
                     await on_progress(
-                        {
-                            "event": "epoch",
-                            "epoch": epoch,
-                            "epochs": self.retrain_epochs,
-                            "loss": 1 / epoch,
-                            "val_loss": 1.1 / epoch,
-                        }
+                        Epoch(epoch=epoch, epochs=self.retrain_epochs, loss=1 / epoch, val_loss=1.1 / epoch)
                     )
                 await asyncio.sleep(0)
             if not self.retrain_publish:
-                return {
-                    "event": "done",
-                    "published": False,
-                    "version": "v-rejected",
-                    "reason": "validation RMSE 0.99 is worse than 0.91",
-                    "metrics": {"val_rmse": 0.99},
-                    "plot": self.plot_path,
-                }
+                return Done(
+                    ok=True,
+                    published=False,
+                    version="v-rejected",
+                    reason="validation RMSE 0.99 is worse than 0.91",
+                    metrics={"val_rmse": 0.99},
+                    plot=self.plot_path,
+                )
             self.model_version = f"v{len([c for c in self.calls if c[0] == 'retrain'])}"
             self.trained_at = time.time()
-            return {
-                "event": "done",
-                "published": True,
-                "version": self.model_version,
-                "reason": "first model",
-                "metrics": {"val_rmse": 0.91, "epochs_run": self.retrain_epochs},
-                "plot": self.plot_path,
-            }
+            return Done(
+                ok=True,
+                published=True,
+                version=self.model_version,
+                reason="first model",
+                metrics={"val_rmse": 0.91, "epochs_run": self.retrain_epochs},
+                plot=self.plot_path,
+            )
         finally:
             self._retraining = False

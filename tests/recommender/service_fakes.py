@@ -19,6 +19,7 @@ import numpy as np
 from recommender.core.types import DATASETS, Movie, member_key
 from recommender.features.content import ContentFeatures
 from recommender.persistence.registry import Registry
+from recommender.pipeline.protocol import Done, Epoch, Start
 from recommender.scoring.model import ServingModel, fit_content_map
 
 CLUSTER_A = list(range(1, 11))
@@ -128,20 +129,20 @@ class FakeWorker:
         self.started, self.release = asyncio.Event(), asyncio.Event()
         self.trained_at = model.trained_at
 
-    async def run(self, extra_args=(), *, on_progress=None, force: bool = False) -> dict:
+    async def run(self, extra_args=(), *, on_progress=None, force: bool = False) -> Done:
         emit = on_progress or (lambda event: asyncio.sleep(0))
-        await emit({"event": "start"})
+        await emit(Start())
         self.started.set()
         await self.release.wait()
-        await emit({"event": "epoch", "epoch": 1, "epochs": 1, "loss": 1.0, "val_loss": 1.0})
+        await emit(Epoch(epoch=1, epochs=1, loss=1.0, val_loss=1.0))
         await asyncio.to_thread(publish, self.registry, self.model)
-        done = {
-            "event": "done",
-            "published": True,
-            "version": self.model.version,
-            "reason": "first model",
-            "metrics": {"val_rmse": 0.9},
-            "plot": None,
-        }
+        done = Done(
+            ok=True,
+            published=True,
+            version=self.model.version,
+            reason="first model",
+            metrics={"val_rmse": 0.9},
+            plot=None,
+        )
         await emit(done)
         return done
