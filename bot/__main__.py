@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from recommender.core.config import ConfigError, Secret, Settings
+from recommender.pipeline.protocol import Epoch, Event, Start
 
 if TYPE_CHECKING:
     from bot.client import MovieBot
@@ -124,11 +125,11 @@ async def prepare_catalog(settings: Settings) -> int:
         return n
 
 
-async def _print_progress(event: dict) -> None:
-    if event.get("event") == "epoch":
-        loss, val = event.get("loss", float("nan")), event.get("val_loss", float("nan"))
-        _say(f"  epoch {event.get('epoch')}/{event.get('epochs')}  loss {loss:.4f}  val_loss {val:.4f}")
-    elif event.get("event") == "start":
+async def _print_progress(event: Event) -> None:
+    if isinstance(event, Epoch):
+        loss, val = (float("nan") if v is None else v for v in (event.loss, event.val_loss))
+        _say(f"  epoch {event.epoch}/{event.epochs}  loss {loss:.4f}  val_loss {val:.4f}")
+    elif isinstance(event, Start):
         _say("  training started in the worker…")
 
 
@@ -140,10 +141,10 @@ async def ensure_model(service: Any) -> None:
     _say("No trained model yet: training a first one (this takes a minute or two)…")
     began = time.perf_counter()
     done = await service.retrain(_print_progress, force=False)
-    if done.get("published"):
-        _say(f"Published model {done.get('version')} in {time.perf_counter() - began:.0f} s.")
+    if done.published:
+        _say(f"Published model {done.version} in {time.perf_counter() - began:.0f} s.")
     else:
-        _say(f"The first training did not publish a model: {done.get('reason')}. Serving popular picks.")
+        _say(f"The first training did not publish a model: {done.reason}. Serving popular picks.")
 
 
 async def run(
