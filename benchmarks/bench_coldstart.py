@@ -97,14 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-
     from recommender.data.movielens import load_movielens
     from recommender.data.popularity import bayesian_popularity
-    from recommender.families.training import DEFAULT_PARAMS, train_model
+    from recommender.families.keras_fit import configure_tensorflow
+    from recommender.families.training import train_model
+
+    configure_tensorflow(args.threads)
 
     local = args.data / "ml-100k"
     if not (local / "u.data").is_file():
@@ -114,9 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         data = load_movielens("ml-100k", cache_dir=Path(cache), local_path=local, progress=False)
     ratings = data.ratings.sort_values(["user_id", "timestamp", "movie_id"], kind="mergesort")
     scale = data.scale
-    params = dict(DEFAULT_PARAMS[args.family])
-    if args.epochs is not None:
-        params["epochs"] = args.epochs
+    params = {"epochs": args.epochs} if args.epochs is not None else {}  # the family's defaults otherwise
     genres = dict(zip(data.movies["movie_id"].astype(int), data.movies["genres"], strict=True))
     years = dict(zip(data.movies["movie_id"].astype(int), data.movies["year"], strict=True))
 
@@ -201,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Cold start on ml-100k: {len(held)} of {len(users)} users held out of training (seed {args.seed}); "
         f"{len(scored)} with >= {max(FIRST_N) + MIN_REST} ratings scored on their {n_test} ratings after the "
-        f"20th. Model {args.family}, epochs {params.get('epochs')}, base model trained in "
+        f"20th. Model {args.family}, epochs {params.get('epochs', 'default')}, base model trained in "
         f"{base_seconds:.1f} s."
     )
     print()

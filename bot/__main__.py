@@ -25,11 +25,12 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Final, Literal, TextIO
 
 from recommender.core.config import ConfigError, Secret, Settings
+from recommender.pipeline.protocol import Epoch, Event, Start
 
 if TYPE_CHECKING:
     from bot.client import MovieBot
     from bot.lifecycle import Start
-    from recommender.serving.contract import RetrainEvent
+    from recommender.pipeline.protocol import Event
     from recommender.serving.service import RecommenderService, Worker
 
 #: ``worker=DEFAULT_WORKER``: the pipeline's TrainingWorker for the settings.
@@ -177,9 +178,7 @@ async def open_service(
                 dataset,
             )
         if not movies:
-            log.warning(
-                "the movie catalog in %s is empty; run `python -m bot --prepare-only`", storage.label
-            )
+            log.warning("the movie catalog in %s is empty; run `python -m bot --prepare-only`", storage.label)
         # Autocomplete ranks near-ties by how well known a movie is (its rating count), not by how
         # well rated: "star" should offer Star Wars before an obscure, highly rated film.
         catalog = await asyncio.to_thread(Catalog, movies, {m: p[0] for m, p in popularity.items()})
@@ -203,13 +202,13 @@ async def open_service(
             yield service
 
 
-async def _print_progress(event: RetrainEvent) -> None:
-    if event.get("event") == "epoch":
-        loss, val = event.get("loss"), event.get("val_loss")
-        loss = loss if isinstance(loss, int | float) else float("nan")
-        val = val if isinstance(val, int | float) else float("nan")
-        _say(f"  epoch {event.get('epoch')}/{event.get('epochs')}  loss {loss:.4f}  val_loss {val:.4f}")
-    elif event.get("event") == "start":
+async def _print_progress(event: Event) -> None:
+    from recommender.pipeline.protocol import Start
+
+    if isinstance(event, Epoch):
+        loss, val = (float("nan") if v is None else v for v in (event.loss, event.val_loss))
+        _say(f"  epoch {event.epoch}/{event.epochs}  loss {loss:.4f}  val_loss {val:.4f}")
+    elif isinstance(event, Start):
         _say("  training started in the worker…")
 
 
@@ -221,10 +220,10 @@ async def ensure_model(service: RecommenderService) -> None:
     _say("No trained model yet: training a first one (this takes a minute or two)…")
     began = time.perf_counter()
     done = await service.retrain(_print_progress, force=False)
-    if done.get("published"):
-        _say(f"Published model {done.get('version')} in {time.perf_counter() - began:.0f} s.")
+    if done.published:
+        _say(f"Published model {done.version} in {time.perf_counter() - began:.0f} s.")
     else:
-        _say(f"The first training did not publish a model: {done.get('reason')}. Serving popular picks.")
+        _say(f"The first training did not publish a model: {done.reason}. Serving popular picks.")
 
 
 async def run(

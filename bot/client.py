@@ -17,7 +17,8 @@ from bot.errors import describe_error, send_ephemeral
 from bot.lifecycle import DRAIN_TIMEOUT, SHUTDOWN_MESSAGE, WORKER_GRACE, InFlight
 from recommender.core.config import Settings
 from recommender.core.errors import RetrainInProgress
-from recommender.serving.contract import MovieService, ProgressCallback, RetrainEvent
+from recommender.pipeline.protocol import Done
+from recommender.serving.contract import MovieService, ProgressCallback
 
 __all__ = ["COGS", "MovieBot", "MovieTree", "Retrainer", "create_bot"]
 
@@ -93,16 +94,14 @@ class Retrainer:
     def __init__(self, service: MovieService) -> None:
         self._service = service
         self._lock = asyncio.Lock()
-        self.last_result: RetrainEvent | None = None
+        self.last_result: Done | None = None
         self.last_finished: float | None = None
 
     @property
     def running(self) -> bool:
         return self._lock.locked()
 
-    async def run(
-        self, on_progress: ProgressCallback | None = None, *, force: bool, trigger: str
-    ) -> RetrainEvent:
+    async def run(self, on_progress: ProgressCallback | None = None, *, force: bool, trigger: str) -> Done:
         """The worker's "done" event; ``RetrainInProgress`` if one is already running."""
         if self._lock.locked():
             raise RetrainInProgress()
@@ -115,13 +114,7 @@ class Retrainer:
                 raise
             except BaseException as exc:
                 # /stats must say the run failed even when it raised instead of returning "done".
-                self.last_result = {
-                    "event": "done",
-                    "ok": False,
-                    "published": False,
-                    "version": None,
-                    "reason": f"the retrain stopped with an error ({type(exc).__name__})",
-                }
+                self.last_result = Done.failure(f"the retrain stopped with an error ({type(exc).__name__})")
                 self.last_finished = time.time()
                 raise
             self.last_result = result
@@ -130,9 +123,9 @@ class Retrainer:
                 "retrain finished (%s) in %.1fs: published=%s version=%s reason=%s",
                 trigger,
                 time.perf_counter() - began,
-                result.get("published"),
-                result.get("version"),
-                result.get("reason"),
+                result.published,
+                result.version,
+                result.reason,
             )
             return result
 
@@ -210,7 +203,7 @@ class MovieBot(commands.Bot):
         stats = await self.service.stats()
         return int(stats.ratings_since_training)
 
-    async def background_retrain(self) -> RetrainEvent | None:
+    async def background_retrain(self) -> Done | None:
         """One tick of the loop: retrain when enough new ratings arrived, through the same worker.
 
         The first tick runs right after start-up, so ratings that piled up while the bot was down

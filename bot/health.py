@@ -9,15 +9,15 @@ is connected to the gateway and it is not shutting down. It prints one line and 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from recommender.core.atomic import atomic_write
 
 __all__ = [
     "HEALTH_FILE",
@@ -52,15 +52,7 @@ def write_heartbeat(path: Path, fields: Mapping[str, object]) -> None:
     data = {key: _json_safe(value) for key, value in fields.items()}
     data.setdefault("beat_at", time.time())
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".health-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, separators=(",", ":"))
-        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: fh.write(json.dumps(data, separators=(",", ":")).encode()), durable=False)
 
 
 def check(path: Path, *, now: float | None = None, max_age: float | None = None) -> tuple[bool, str]:

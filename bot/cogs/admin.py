@@ -14,7 +14,7 @@ from bot.checks import admin_only
 from bot.client import MovieBot
 from bot.ui import render
 from recommender.core.errors import RetrainInProgress
-from recommender.serving.contract import RetrainEvent
+from recommender.pipeline.protocol import Done, Event
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,9 @@ class ProgressReporter:
         self.edits = 0
         self.events = 0
 
-    async def __call__(self, event: RetrainEvent) -> None:
+    async def __call__(self, event: Event) -> None:
         self.events += 1
-        if event.get("event") == "done":
+        if isinstance(event, Done):
             return  # the final message is written by the command
         now = self.clock()
         if self.last_edit is not None and now - self.last_edit < self.interval:
@@ -75,13 +75,13 @@ class Admin(commands.Cog):
         result = await self.bot.retrainer.run(
             progress, force=False, trigger=f"/retrain by {interaction.user.id}"
         )
-        if not result.get("published"):
-            failed = result.get("ok") is False or not result.get("version")
+        if not result.published:
+            failed = not result.ok or not result.version
             interaction.extras["outcome"] = "failed:retrain" if failed else "ok:not_published"
         embed = render.retrain_result_embed(result)
         files: list[discord.File] = []
-        plot = result.get("plot")
-        if isinstance(plot, str) and plot:
+        plot = result.plot
+        if plot:
             try:
                 files.append(discord.File(plot, filename="loss.png"))
                 embed.set_image(url="attachment://loss.png")

@@ -12,12 +12,12 @@ from bot.ui import words
 from bot.ui.words import stars
 from recommender.core.types import Movie
 from recommender.persistence.storage import StoredRating
+from recommender.pipeline.protocol import Done, Epoch, Event, Start
 from recommender.serving.contract import (
     Pick,
     Prediction,
     RatingResult,
     Recommendations,
-    RetrainEvent,
     ServiceStats,
     ServingPath,
 )
@@ -144,25 +144,21 @@ def _metric_lines(metrics: Mapping[str, object], limit: int = 10) -> str:
     return "\n".join(lines) or "—"
 
 
-def retrain_progress(event: RetrainEvent) -> str:
+def retrain_progress(event: Event) -> str:
     """One line of progress for the message being edited during a retrain."""
-    kind = event.get("event")
-    if kind == "epoch":
-        text = f"Training… epoch {event.get('epoch')}/{event.get('epochs')}"
-        for key in ("loss", "val_loss"):
-            value = event.get(key)
-            if isinstance(value, int | float):
+    if isinstance(event, Epoch):
+        text = f"Training… epoch {event.epoch}/{event.epochs}"
+        for key, value in (("loss", event.loss), ("val_loss", event.val_loss)):
+            if value is not None:
                 text += f" · {key} {value:.4f}"
         return text
-    if kind == "start":
+    if isinstance(event, Start):
         return "Training started in the worker…"
-    return f"Training… ({kind})"
+    return f"Training… ({event.kind})"
 
 
-def retrain_result_embed(done: RetrainEvent) -> discord.Embed:
-    published = bool(done.get("published"))
-    version = done.get("version")
-    reason = str(done.get("reason") or "")
+def retrain_result_embed(done: Done) -> discord.Embed:
+    published, version, reason = done.published, done.version, done.reason
     if published:
         embed = discord.Embed(
             title="New model published",
@@ -175,19 +171,19 @@ def retrain_result_embed(done: RetrainEvent) -> discord.Embed:
             colour=discord.Colour.orange(),
             description=_clip(reason or "The new model was not better than the one serving.", 4000),
         )
-    metrics = done.get("metrics")
-    if isinstance(metrics, Mapping) and metrics:
+    metrics = done.metrics
+    if metrics:
         embed.add_field(name="Metrics", value=_clip(_metric_lines(metrics), 1024), inline=False)
     return embed
 
 
-def last_retrain_line(done: RetrainEvent, finished_at: float | None = None) -> str:
+def last_retrain_line(done: Done, finished_at: float | None = None) -> str:
     """How the last retrain ended, in one line: published, held back, or failed (and why)."""
     when = f" {_when(finished_at)}" if finished_at else ""
-    reason = _clip(str(done.get("reason") or ""), 300)
-    if done.get("published"):
-        return f"published `{done.get('version')}`{when}"
-    if done.get("ok") is False or (done.get("ok") is None and not done.get("version")):
+    reason = _clip(done.reason, 300)
+    if done.published:
+        return f"published `{done.version}`{when}"
+    if not done.ok or not done.version:
         return f"**failed**{when}: {reason}"
     return f"not published{when}: {reason}"
 
@@ -218,7 +214,7 @@ def stats_embed(
     interactions: Mapping[str, float | int] | None = None,
     by_command: Mapping[str, tuple[int, int]] | None = None,
     autocomplete: Mapping[str, int] | None = None,
-    last_retrain: RetrainEvent | None = None,
+    last_retrain: Done | None = None,
     last_retrain_at: float | None = None,
 ) -> discord.Embed:
     """``service.stats()`` (a ``ServiceStats``) plus the bot's own interaction counters."""

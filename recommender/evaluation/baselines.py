@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.data.popularity import bayesian_popularity
+from recommender.scoring.linalg import score
 
 
 class Algorithm(Protocol):
@@ -92,4 +93,4 @@ class SurpriseSVD:
         if u is None:
             return None
         a = self.algo
-        return self.ids, self.trainset.global_mean + a.bu[u] + a.bi + a.qi @ a.pu[u]
+        return self.ids, score(self.trainset.global_mean, a.bu[u], a.bi, a.pu[u], a.qi)

@@ -5,21 +5,34 @@ sampled coordinate), so a rating is ``mu + b_u + b_i + p_u . q_i``. Both sides g
 hyper-priors (``mu0 = 0``, ``beta0``, ``W0 = I``, ``nu0 = dim + 1``); the noise precision ``alpha`` is
 resampled every sweep. The model served is the average of the samples kept after burn-in, which is
 itself one wide biased MF (concatenated factors, user side divided by the number of samples, averaged
-biases); :func:`compress` turns it into a rank-``k`` MF that fits in ``models.build_mf(dim=k)``.
+biases); :func:`compress` turns it into a rank-``k`` MF that fits in ``layers.build_mf(dim=k)``.
+
+The ``bpmf`` family (:class:`BPMF`) stores that MF in a Keras mf model, so its export, parity check,
+saved ``model.keras`` and serving are exactly mf's; nothing is trained in Keras.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
+from recommender.core.types import RatingScale
+from recommender.families.base import EpochCallback, FamilyParams, Fitted
+from recommender.families.keras_fit import export_serving, keras_predict
+from recommender.families.mf import factor_arrays
+from recommender.features.encoding import Encoded
+from recommender.scoring.linalg import score
+from recommender.scoring.model import ServingModel
+
 log = logging.getLogger(__name__)
 
-__all__ = ["BPMFResult", "compress", "sample_bpmf"]
+__all__ = ["BPMF", "BPMFParams", "BPMFResult", "compress", "sample_bpmf"]
 
 #: rows per batched Cholesky call: bounds the (rows, d, d) temporaries on big catalogues
 _BATCH_ROWS = 4096
@@ -112,7 +125,7 @@ def _sample_rows(
 
 def _predict(x: np.ndarray, y: np.ndarray, users: np.ndarray, movies: np.ndarray) -> np.ndarray:
     """Centred prediction ``b_u + b_i + p_u . q_i`` (add the global mean outside)."""
-    return x[users, -1] + y[movies, -1] + np.einsum("ij,ij->i", x[users, :-1], y[movies, :-1])
+    return score(0.0, x[users, -1], y[movies, -1], x[users, :-1], y[movies, :-1], paired=True)
 
 
 def sample_bpmf(
@@ -209,3 +222,107 @@ def compress(kept: list[tuple[np.ndarray, np.ndarray]], rank: int) -> tuple[np.n
     P[:, :k] = up @ (a[:, :k] * root)
     Q[:, :k] = uq @ (bt[:k].T * root)
     return P, bu, Q, bi
+
+
+@dataclass(frozen=True)
+class BPMFParams(FamilyParams):
+    """Gibbs sampling has no epochs, learning rate or penalties: the priors are learned."""
+
+    FAMILY: ClassVar[str] = "bpmf"
+
+    sweeps: int = 120
+    burn: int = 30
+    #: factors sampled per side, and the rank the kept samples' average is compressed to
+    sampler_dim: int = 10
+    rank: int = 32
+    beta0: float = 2.0
+    # The fold-in ridge for members who rated after training, chosen on validation users disjoint
+    # from bench_coldstart's test users (benchmarks/bench_foldin_reg.py; RESULTS.md).
+    fold_reg: float = 0.5
+    fold_bias_reg: float = 0.3
+
+    def validate(self) -> None:
+        super().validate()
+        self._check("burn", 0 <= self.burn < self.sweeps, f">= 0 and below sweeps ({self.sweeps})")
+        self._check("sampler_dim", self.sampler_dim >= 1, ">= 1")
+        self._check("rank", self.rank >= 1, ">= 1")
+        self._check("beta0", self.beta0 > 0, "> 0")
+        self._check("fold_reg", self.fold_reg >= 0, ">= 0")
+        self._check("fold_bias_reg", self.fold_bias_reg >= 0, ">= 0")
+
+
+class BPMF:
+    """Sampled in numpy; the averaged factors are stored in a Keras mf model (see the module doc)."""
+
+    name: ClassVar[str] = "bpmf"
+    servable: ClassVar[bool] = True
+    params_type: ClassVar[type[BPMFParams]] = BPMFParams
+
+    def build(self, params: BPMFParams, enc: Encoded, scale: RatingScale, seed: int) -> Any:
+        """The empty mf container of dimension ``rank`` (no penalties: it is never trained)."""
+        from recommender.families.layers import build_mf
+
+        return build_mf(
+            len(enc.user_keys),
+            len(enc.movie_ids),
+            global_mean=enc.global_mean,
+            dim=params.rank,
+            l2=0.0,
+            bias_l2=0.0,
+        )
+
+    def fit(
+        self, params: BPMFParams, enc: Encoded, scale: RatingScale, seed: int, on_epoch: EpochCallback | None
+    ) -> Fitted:
+        """History is per sweep; the validation RMSE is the running average's."""
+        fit, val = enc.fit, enc.val
+        res = sample_bpmf(
+            enc.users[fit],
+            enc.movies[fit],
+            enc.ratings[fit],
+            len(enc.user_keys),
+            len(enc.movie_ids),
+            global_mean=enc.global_mean,
+            sweeps=params.sweeps,
+            burn=params.burn,
+            dim=params.sampler_dim,
+            rank=params.rank,
+            beta0=params.beta0,
+            seed=seed,
+            clip=(scale.minimum, scale.maximum),
+            val=(enc.users[val], enc.movies[val], enc.ratings[val]) if val.size else None,
+            on_sweep=on_epoch,
+        )
+        model = self.build(params, enc, scale, seed)
+        for layer, values in (
+            ("user_embedding", res.user_factors),
+            ("movie_embedding", res.item_factors),
+            ("user_bias", res.user_bias[:, None]),
+            ("movie_bias", res.item_bias[:, None]),
+        ):
+            model.get_layer(layer).set_weights([values.astype(np.float32)])
+        trace = res.history["val_rmse"] if "val_rmse" in res.history else []
+        return Fitted(model, res.history, trace[-1] if trace else math.nan, params.sweeps)
+
+    def inputs(self, enc: Encoded, users: np.ndarray, movies: np.ndarray) -> dict[str, np.ndarray]:
+        return {"user": users.astype(np.int32), "movie": movies.astype(np.int32)}
+
+    def predict(
+        self, model: Any, enc: Encoded, scale: RatingScale, users: np.ndarray, movies: np.ndarray
+    ) -> np.ndarray:
+        return keras_predict(model, self.inputs(enc, users, movies))[:, 0]
+
+    def export(
+        self, model: Any, params: BPMFParams, enc: Encoded, scale: RatingScale, *, seed: int, version: str
+    ) -> ServingModel:
+        return export_serving(
+            self,
+            model,
+            factor_arrays(model),
+            enc,
+            scale,
+            content_reg=params.content_reg,
+            fold=(params.fold_reg, params.fold_bias_reg),
+            seed=seed,
+            version=version,
+        )

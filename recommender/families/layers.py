@@ -1,4 +1,4 @@
-"""Keras model families (layers only: losses, fitting and export live in ``training.py``).
+"""Keras models of the families (layers only: each family's module fits and exports its model).
 
 The Keras families are mf, mlp, hybrid and classifier. The ``bpmf`` family has no model of its own:
 its factors are sampled in numpy (``bpmf.py``) and loaded into :func:`build_mf` as a container.
@@ -17,11 +17,11 @@ from collections.abc import Sequence
 import keras
 from keras import layers, regularizers
 
+from recommender.families.base import HYBRID_VARIANTS
+
 log = logging.getLogger(__name__)
 
-__all__ = ["build_classifier", "build_hybrid", "build_mf", "build_mlp", "member_outputs"]
-
-HYBRID_VARIANTS = ("full", "no_user", "no_movie")
+__all__ = ["HYBRID_VARIANTS", "build_classifier", "build_hybrid", "build_mf", "build_mlp"]
 
 
 def _index_input(name: str) -> keras.KerasTensor:
@@ -64,50 +64,19 @@ def build_mf(
     dim: int = 32,
     l2: float = 0.05,
     bias_l2: float = 0.005,
-    members: int = 1,
     seed: int = 0,
 ) -> keras.Model:
-    """Biased matrix factorisation: ``mu + b_u + b_i + <p_u, q_i>`` with a per-row dot product.
-
-    ``members > 1`` trains that many independent factorisations side by side (see
-    :func:`member_outputs`) and outputs their mean. The mean of K biased MFs is itself one biased MF
-    of dimension ``K * dim`` (concatenate the factors, scale the user side by 1/K, average the
-    biases), so the ensemble still exports to the same numpy arrays, while the averaging removes
-    much of the seed-to-seed noise of each early-stopped member.
-    """
+    """Biased matrix factorisation: ``mu + b_u + b_i + <p_u, q_i>`` with a per-row dot product."""
     user, movie = _index_input("user"), _index_input("movie")
-    ratings = []
-    for k in range(members):
-        sfx = "" if members == 1 else f"_{k}"
-        # a member's loss is 1/K of the total (the mean over members), so its penalty is too
-        reg, breg = l2 / members, bias_l2 / members
-        p = _flat(_embedding(n_users, dim, reg, f"user_embedding{sfx}", seed + 2 * k)(user), f"p{sfx}")
-        q = _flat(_embedding(n_movies, dim, reg, f"movie_embedding{sfx}", seed + 2 * k + 1)(movie), f"q{sfx}")
-        bu = _flat(_bias(n_users, breg, f"user_bias{sfx}")(user), f"bu{sfx}")
-        bi = _flat(_bias(n_movies, breg, f"movie_bias{sfx}")(movie), f"bi{sfx}")
-        # (batch, 1): one dot per row, never across the batch
-        dot = layers.Dot(axes=1, name=f"dot{sfx}")([p, q])
-        ratings.append(layers.Add(name=f"sum{sfx}")([dot, bu, bi]))
-    if members == 1:
-        out = ratings[0]
-    else:
-        both = layers.Concatenate(name="member_ratings")(ratings)  # (batch, K)
-        out = layers.Dense(1, use_bias=False, trainable=False, kernel_initializer="ones", name="mean")(both)
-        out = layers.Rescaling(1.0 / members, name="mean_scale")(out)
+    p = _flat(_embedding(n_users, dim, l2, "user_embedding", seed)(user), "p")
+    q = _flat(_embedding(n_movies, dim, l2, "movie_embedding", seed + 1)(movie), "q")
+    bu = _flat(_bias(n_users, bias_l2, "user_bias")(user), "bu")
+    bi = _flat(_bias(n_movies, bias_l2, "movie_bias")(movie), "bi")
+    # (batch, 1): one dot per row, never across the batch
+    dot = layers.Dot(axes=1, name="dot")([p, q])
+    out = layers.Add(name="sum")([dot, bu, bi])
     out = layers.Rescaling(1.0, offset=global_mean, name="rating")(out)
     return keras.Model({"user": user, "movie": movie}, out, name="mf")
-
-
-def member_outputs(model: keras.Model) -> keras.Model:
-    """The training view of an ensemble MF: every member's rating, ``(batch, K)``, sharing weights."""
-    try:
-        per_member = model.get_layer("member_ratings").output
-    except ValueError:
-        return model
-    # the members predict ratings around 0; add the global mean back so each fits the raw stars
-    mean_layer = model.get_layer("rating")
-    shifted = layers.Rescaling(1.0, offset=float(mean_layer.offset), name="member_rating")(per_member)
-    return keras.Model(model.inputs, shifted, name="mf_members")
 
 
 def build_hybrid(

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recommender.core.atomic import atomic_write, fsync_dir, fsync_file
 from recommender.core.errors import NoModel
 
 if TYPE_CHECKING:
@@ -83,26 +84,6 @@ class Decision:
     reason: str
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    # Makes renames inside ``path`` durable; not every platform lets a directory be opened.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - Windows
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -118,19 +99,10 @@ def _default_loader(path: Path) -> ServingModel:
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write ``payload`` as JSON next to ``path``, fsync it, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(3)}")
-    try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2, sort_keys=True, allow_nan=False, default=str)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    """Write ``payload`` as JSON next to ``path``, fsync it, rename it over ``path``, fsync the folder."""
+    text = json.dumps(payload, indent=2, sort_keys=True, allow_nan=False, default=str) + "\n"
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+    fsync_dir(path.parent)
 
 
 class Registry:
@@ -194,13 +166,13 @@ class Registry:
         for item in sorted(staging.iterdir()):
             if item.name == MANIFEST or not item.is_file():
                 continue
-            _fsync_file(item)
+            fsync_file(item)
             files[item.name] = {"size": item.stat().st_size, "sha256": _sha256(item)}
         write_json_atomic(staging / MANIFEST, {"version": version, "created_at": time.time(), "files": files})
-        _fsync_dir(staging)
+        fsync_dir(staging)
         final = self.path(version)
         os.rename(staging, final)  # fails (rather than merging) if the name somehow exists
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         log.info("stored model version %s (%d files)", version, len(files))
         return final
 
@@ -208,18 +180,9 @@ class Registry:
         """Point ``current`` at a committed, verified version (atomic rename of a temp file)."""
         self.verify(version)
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".{CURRENT}.tmp-{os.getpid()}-{secrets.token_hex(3)}"
+        atomic_write(self.root / CURRENT, lambda fh: fh.write(f"{version}\n".encode()))
         try:
-            with tmp.open("w", encoding="utf-8") as fh:
-                fh.write(version + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.root / CURRENT)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        try:
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         except OSError:
             # The rename already happened: the new version is serving, and either pointer is valid
             # after a power cut. Reporting failure now would contradict what readers see.

@@ -25,6 +25,8 @@ from recommender.evaluation.metrics import (
     rmse,
 )
 from recommender.evaluation.splits import Split, leave_last_out, ml100k_folds, random_split
+from recommender.families.base import FamilyParams
+from recommender.scoring.linalg import top_k
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,6 @@ def _ranking(
     relevant = test[test["rating"] >= RELEVANT].groupby("user_id")["movie_id"].agg(set)
     seen = train.groupby("user_id")["movie_id"].agg(set)
     precisions, recalls, ndcgs, lists = [], [], [], []
-    catalog_set = set(catalog.tolist())
     for user, rel in relevant.items():
         ranked = algo.rank_scores(int(user))
         if ranked is None:
@@ -54,15 +55,9 @@ def _ranking(
             rec: list[int] = []
         else:
             ids, scores = ranked
-            blocked = seen.get(user, set())
-            order = np.lexsort((ids, -scores))
-            rec = []
-            for i in order:
-                m = int(ids[i])
-                if m not in blocked and m in catalog_set:
-                    rec.append(m)
-                    if len(rec) == K:
-                        break
+            blocked = np.fromiter(seen.get(user, set()), dtype=np.int64)
+            allowed = np.isin(ids, catalog) & ~np.isin(ids, blocked)
+            rec = [int(ids[i]) for i in top_k(np.where(allowed, scores, -np.inf), ids, K)]
         precisions.append(precision_at_k(rec, rel))
         recalls.append(recall_at_k(rec, rel))
         ndcgs.append(ndcg_at_k(rec, rel))
@@ -109,14 +104,14 @@ def run_evaluation(
     dataset: Any,
     protocol: str,
     family: str = "mf",
-    params: Mapping[str, Any] | None = None,
+    params: FamilyParams | Mapping[str, Any] | None = None,
     seed: int = 0,
     *,
     baselines: bool = True,
     on_progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Train and score the model and the baselines on the same split(s); returns the JSON object."""
-    from recommender.families.training import KerasRecommender
+    from recommender.families.adapter import KerasRecommender
 
     splits = _splits(dataset, protocol, seed)
     scale = dataset.scale

@@ -2,11 +2,13 @@
 
 The bot (``/retrain`` and the background loop) awaits :meth:`TrainingWorker.run`; training happens in
 another process, so the gateway heartbeat and interactions keep flowing. The child reports progress
-as JSON lines on stdout (see ``train.py``); each becomes one awaited ``on_progress(event)`` call, in
-order, the last being the ``done`` event that :meth:`run` also returns. If the child dies without a
-``done`` (killed, out of memory, crashed) the worker makes one up with ``ok: false`` and the tail of
-its stderr; the child only moves ``current`` after a complete version is stored, so the serving model
-is untouched in that case. No TensorFlow here.
+as JSON lines on stdout (``pipeline/protocol.py``); each becomes one typed event and one awaited
+``on_progress(event)`` call, in order, the last being the :class:`Done` that :meth:`run` also returns.
+If the child dies without a ``Done`` (killed, out of memory, crashed) the worker makes one up with
+``ok=False`` and the tail of its stderr; the child only moves ``current`` after a complete version is
+stored, so the serving model is untouched in that case. No TensorFlow here.
+
+The worker is the one place that allows a single run at a time (:class:`RetrainInProgress`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -22,12 +25,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from recommender.core.config import Settings
 from recommender.core.errors import RetrainInProgress
+from recommender.pipeline.protocol import Done, Event, event_from_dict
 
-__all__ = ["TRAIN_MODULE", "TrainingWorker", "child_env", "failure_event"]
+__all__ = ["TRAIN_MODULE", "ProgressCallback", "TrainingWorker", "child_env"]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ log = logging.getLogger(__name__)
 TRAIN_MODULE = "recommender.pipeline"
 #: Never handed to the trainer: it does not talk to Discord.
 SECRET_VARS = ("DISCORD_TOKEN",)
-ProgressCallback = Callable[[dict[str, Any]], Awaitable[None]]
+ProgressCallback = Callable[[Event], Awaitable[None]]
 
 
 def child_env(settings: Settings | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -84,20 +87,6 @@ def _usable_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0)) or 1
     return os.cpu_count() or 1  # pragma: no cover - macOS / Windows
-
-
-def failure_event(reason: str) -> dict[str, Any]:
-    """The ``done`` event of a failed run: emitted by train.py, or made here for a child that died."""
-    return {
-        "event": "done",
-        "ok": False,
-        "published": False,
-        "version": None,
-        "reason": reason,
-        "metrics": {},
-        "plot": None,
-        "stderr": "",
-    }
 
 
 class TrainingWorker:
@@ -154,8 +143,8 @@ class TrainingWorker:
         force: bool = False,
         extra_args: Sequence[str] = (),
         time_limit: float | None = None,
-    ) -> dict[str, Any]:
-        """Train once and return the final ``done`` event. Raises RetrainInProgress if one is running.
+    ) -> Done:
+        """Train once and return the final :class:`Done` event. Raises RetrainInProgress if one is running.
 
         ``time_limit`` (seconds) stops a run that takes longer, like :meth:`stop`.
         """
@@ -165,7 +154,7 @@ class TrainingWorker:
         self._stopping = False
         started = time.monotonic()
         stderr_tail: collections.deque[str] = collections.deque(maxlen=self._stderr_lines)
-        final: dict[str, Any] | None = None
+        final: Done | None = None
         try:
             argv = self.command(extra_args, force=force)
             log.info("starting training: %s", " ".join(argv[2:]))
@@ -185,8 +174,10 @@ class TrainingWorker:
                 )
             except OSError as exc:
                 log.error("could not start training: %s", exc)
-                final = failure_event(f"could not start training ({exc}); the serving model is unchanged")
-                final.update(exit_code=None, seconds=round(time.monotonic() - started, 3))
+                final = Done.failure(
+                    f"could not start training ({exc}); the serving model is unchanged",
+                    seconds=round(time.monotonic() - started, 3),
+                )
                 if on_progress is not None:
                     await self._call(on_progress, final)
                 return final
@@ -208,17 +199,21 @@ class TrainingWorker:
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(drain, timeout=5)
             code = proc.returncode
+            seconds = round(time.monotonic() - started, 3)
             if final is None:
                 reason = "was stopped" if self._stopping else _describe_exit(code)
-                final = failure_event(f"the training process {reason}; the serving model is unchanged")
-                final["stderr"] = "\n".join(stderr_tail)
+                final = Done.failure(
+                    f"the training process {reason}; the serving model is unchanged",
+                    stderr="\n".join(stderr_tail),
+                    exit_code=code,
+                    seconds=seconds,
+                )
                 if on_progress is not None:
                     await self._call(on_progress, final)
-            elif not final.get("ok", False):
-                final["stderr"] = "\n".join(stderr_tail)
-            final["exit_code"] = code
-            final["seconds"] = round(time.monotonic() - started, 3)
-            log.info("training finished (%s): %s", _describe_exit(code), final.get("reason"))
+            else:
+                stderr = final.stderr if final.ok else "\n".join(stderr_tail)
+                final = dataclasses.replace(final, stderr=stderr, exit_code=code, seconds=seconds)
+            log.info("training finished (%s): %s", _describe_exit(code), final.reason)
             return final
         finally:
             self._proc = None
@@ -226,33 +221,35 @@ class TrainingWorker:
 
     async def _read_events(
         self, stream: asyncio.StreamReader, on_progress: ProgressCallback | None
-    ) -> dict | None:
+    ) -> Done | None:
         final = None
         while line := await stream.readline():
             text = line.decode("utf-8", "replace").strip()
             if not text:
                 continue
             try:
-                event = json.loads(text)
+                data = json.loads(text)
             except ValueError:
                 log.warning("ignoring a non-JSON line from train.py: %.200s", text)
                 continue
-            if not isinstance(event, dict) or "event" not in event:
-                log.warning("ignoring a malformed event from train.py: %.200s", text)
+            try:
+                event = event_from_dict(data)
+            except (ValueError, TypeError) as exc:
+                log.warning("ignoring a malformed event from train.py (%s): %.200s", exc, text)
                 continue
-            if event["event"] == "done":
+            if isinstance(event, Done):
                 final = event
             if on_progress is not None:
                 await self._call(on_progress, event)
         return final
 
     @staticmethod
-    async def _call(on_progress: ProgressCallback, event: dict[str, Any]) -> None:
+    async def _call(on_progress: ProgressCallback, event: Event) -> None:
         try:
             await on_progress(event)
         except Exception:
             # A failed progress message (e.g. a Discord edit) must not abort the training run.
-            log.exception("progress callback failed for a %s event", event.get("event"))
+            log.exception("progress callback failed for a %s event", event.kind)
 
     @staticmethod
     async def _drain_stderr(stream: asyncio.StreamReader, tail: collections.deque[str]) -> None:

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from recommender.core.atomic import atomic_write
 from recommender.core.errors import NoModel
 from recommender.core.types import RatingScale
 from recommender.features.content import ContentFeatures
+from recommender.scoring.linalg import ridge, score, top_k
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,7 @@ def fit_content_map(features: np.ndarray, targets: np.ndarray, weights: np.ndarr
     Movies are weighted by their rating count so a movie seen once does not pull the map around.
     """
     w = np.sqrt(weights)[:, None]
-    x, y = features * w, targets * w
-    gram = x.T @ x + reg * np.eye(features.shape[1])
-    return np.linalg.solve(gram, x.T @ y)
+    return ridge(features * w, targets * w, reg)
 
 
 @dataclass
@@ -109,8 +107,9 @@ class ServingModel:
         x = np.hstack([self.item_factors[idx], np.ones((len(idx), 1))])
         y = np.asarray(ys) - self.global_mean - self.item_bias[idx]
         n = max(len(idx), 1)
-        penalty = np.diag([reg * n] * self.dim + [self.bias_reg * n])
-        w = np.linalg.solve(x.T @ x + penalty + 1e-9 * np.eye(self.dim + 1), x.T @ y)
+        # the tiny jitter keeps the solve defined when every penalty is zero
+        penalty = np.array([reg * n] * self.dim + [self.bias_reg * n]) + 1e-9
+        w = ridge(x, y, penalty)
         return w[:-1], float(w[-1])
 
     # --- movies ------------------------------------------------------------------------------
@@ -126,7 +125,7 @@ class ServingModel:
         vec, bias = user
         q = self.item_factors if index is None else self.item_factors[index]
         b = self.item_bias if index is None else self.item_bias[index]
-        return self.global_mean + bias + b + q @ np.asarray(vec, dtype=np.float64)
+        return score(self.global_mean, bias, b, np.asarray(vec, dtype=np.float64), q)
 
     def predict(self, user: tuple[np.ndarray, float], movie_ids: Sequence[int]) -> np.ndarray:
         """Predicted stars, clipped to the scale; movies without an embedding get ``mu + b_u``."""
@@ -146,8 +145,8 @@ class ServingModel:
         self, user: tuple[np.ndarray, float], genres: Sequence[str] | None, year: float | None
     ) -> float:
         q, b = self.content_vector(genres, year)
-        raw = self.global_mean + user[1] + b + float(q @ np.asarray(user[0], dtype=np.float64))
-        return float(self.scale.clip(raw))
+        raw = score(self.global_mean, user[1], b, np.asarray(user[0], dtype=np.float64), q)
+        return float(self.scale.clip(float(raw)))
 
     def rank_scores(self, user: tuple[np.ndarray, float]) -> np.ndarray:
         """The served ranking score of every movie: predicted rating plus a confidence prior.
@@ -156,7 +155,9 @@ class ServingModel:
         adding ``rank_weight * log(1 + count)`` favours movies whose prediction rests on evidence.
         """
         vec, bias = user
-        return self._rank_base32 + np.float32(bias) + self._q32 @ np.asarray(vec, dtype=np.float32)
+        # float32 throughout: mu, b_i and the prior are already folded into _rank_base32
+        vec32 = np.asarray(vec, dtype=np.float32)
+        return score(np.float32(0), np.float32(bias), self._rank_base32, vec32, self._q32)
 
     def recommend(
         self, user: tuple[np.ndarray, float], k: int, exclude: Collection[int] = ()
@@ -170,11 +171,9 @@ class ServingModel:
         if blocked.size:
             scores = scores.copy()
             scores[blocked] = -np.inf
-        k = min(k, int(np.isfinite(scores).sum()))
-        if k <= 0:
+        top = top_k(scores, self.movie_ids, k)
+        if top.size == 0:
             return []
-        top = np.argpartition(scores, scores.size - k)[-k:]  # no negated copy of 62k scores
-        top = top[np.lexsort((self.movie_ids[top], -scores[top]))]  # deterministic ties: lower id first
         stars = np.clip(self.raw_scores(user, top), self.scale.minimum, self.scale.maximum)
         return [(int(self.movie_ids[i]), float(s)) for i, s in zip(top, stars, strict=True)]
 
@@ -185,11 +184,7 @@ class ServingModel:
             return []
         cos = self._unit @ self._unit[i]
         cos[i] = -np.inf
-        k = min(k, len(cos) - 1)
-        if k <= 0:
-            return []
-        top = np.argpartition(cos, cos.size - k)[-k:]
-        top = top[np.lexsort((self.movie_ids[top], -cos[top]))]
+        top = top_k(cos, self.movie_ids, k)
         return [(int(self.movie_ids[j]), float(cos[j])) for j in top]
 
     # --- persistence -------------------------------------------------------------------------
@@ -222,8 +217,8 @@ class ServingModel:
             "metrics": self.metrics,
             "trained_at": self.trained_at,
         }
-        _atomic_write(directory / SERVING_FILE, lambda f: np.savez(f, **arrays))
-        _atomic_write(directory / IDMAPS_FILE, lambda f: f.write(json.dumps(meta).encode()))
+        atomic_write(directory / SERVING_FILE, lambda f: np.savez(f, **arrays))
+        atomic_write(directory / IDMAPS_FILE, lambda f: f.write(json.dumps(meta).encode()))
 
     @classmethod
     def load(cls, directory: Path) -> ServingModel:
@@ -279,16 +274,3 @@ class ServingModel:
         )
         if not ok:
             raise ValueError("array shapes do not match the id maps")
-
-
-def _atomic_write(path: Path, write) -> None:  # type: ignore[no-untyped-def]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 
 from recommender.core.types import Movie, RatingScale
 from recommender.persistence.storage import StoredRating
+from recommender.pipeline.protocol import Done, Event
 
 __all__ = [
     "MovieService",
@@ -28,15 +29,13 @@ __all__ = [
     "ProgressCallback",
     "RatingResult",
     "Recommendations",
-    "RetrainEvent",
     "ServiceStats",
     "ServingPath",
     "StoredRating",
 ]
 
-#: One event of a training run as the worker reports it (``{"event": "epoch", "loss": ...}``).
-RetrainEvent = Mapping[str, object]
-ProgressCallback = Callable[[RetrainEvent], Awaitable[None]]
+#: Called with each typed event of a training run (``Start``, ``Epoch``, ...) as the worker reports it.
+ProgressCallback = Callable[[Event], Awaitable[None]]
 
 
 class ServingPath(StrEnum):
@@ -177,9 +176,7 @@ class MovieService(Protocol):
         """Counts and the serving model's state."""
         ...
 
-    async def retrain(
-        self, on_progress: ProgressCallback | None = None, *, force: bool = False
-    ) -> RetrainEvent:
+    async def retrain(self, on_progress: ProgressCallback | None = None, *, force: bool = False) -> Done:
         """Train, record and (if published) serve a new version; the worker's "done" event.
         Raises ``RetrainInProgress``, or ``RecommenderError`` when no worker is set up."""
         ...

@@ -18,6 +18,7 @@ from recommender.core.errors import InvalidStars, RecommenderError, RetrainInPro
 from recommender.core.types import Movie, RatingScale
 from recommender.persistence.registry import Registry
 from recommender.persistence.storage import Storage, StoredRating
+from recommender.pipeline.protocol import Done
 from recommender.scoring.model import ServingModel
 from recommender.serving.caches import FoldCache, RatingsCache
 from recommender.serving.catalog import Catalog
@@ -27,7 +28,6 @@ from recommender.serving.contract import (
     ProgressCallback,
     RatingResult,
     Recommendations,
-    RetrainEvent,
     ServiceStats,
     ServingPath,
 )
@@ -246,9 +246,7 @@ class RecommenderService:
             retrain_running=self._retrain_lock.locked(),
         )
 
-    async def retrain(
-        self, on_progress: ProgressCallback | None = None, *, force: bool = False
-    ) -> RetrainEvent:
+    async def retrain(self, on_progress: ProgressCallback | None = None, *, force: bool = False) -> Done:
         """Train a new version in the worker (one at a time), record it, and serve it if published."""
         if self.worker is None:
             raise RecommenderError("Retraining isn't set up on this bot.")
@@ -256,29 +254,21 @@ class RecommenderService:
             raise RetrainInProgress()
         async with self._retrain_lock:
             done = await self.worker.run(on_progress=on_progress, force=force)
-            version = done.get("version")
-            published = bool(done.get("published"))
+            version, published = done.version, done.published
             if published and version:
                 await self.reload_model_async()
                 if self.model_version != version:
                     log.warning("retrain published %s but the service serves %s", version, self.model_version)
-            if isinstance(version, str) and version:
+            if version:
                 await self._record(version, done, published)
             return done
 
-    async def _record(self, version: str, done: Mapping[str, object], published: bool) -> None:
+    async def _record(self, version: str, done: Done, published: bool) -> None:
         model = self.model if self.model_version == version else None
-        family = done.get("family") or (model.family if model is not None else "unknown")
-        metrics = done.get("metrics")
-        trained_at = done.get("trained_at")
-        if not isinstance(trained_at, int | float) or not trained_at:
-            trained_at = model.trained_at if model is not None else time.time()
+        family = done.family or (model.family if model is not None else "unknown")
+        trained_at = done.trained_at or (model.trained_at if model is not None else time.time())
         await self.storage.record_model_version(
-            version,
-            str(family),
-            dict(metrics) if isinstance(metrics, Mapping) else {},
-            float(trained_at),
-            published,
+            version, family, dict(done.metrics), float(trained_at), published
         )
 
     async def stop_training(self, grace: float) -> bool:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from recommender.core.errors import InvalidStars, RecommenderError, RetrainInProgress, UnknownMovie
 from recommender.core.types import DATASETS, Movie, RatingScale
+from recommender.pipeline.protocol import Done, Epoch, Start
 from recommender.serving.catalog import shortened
 from recommender.serving.contract import (
     Pick,
@@ -27,7 +28,6 @@ from recommender.serving.contract import (
     ProgressCallback,
     RatingResult,
     Recommendations,
-    RetrainEvent,
     ServiceStats,
     ServingPath,
     StoredRating,
@@ -190,9 +190,7 @@ class FakeService:
             retrain_running=self._retraining,
         )
 
-    async def retrain(
-        self, on_progress: ProgressCallback | None = None, *, force: bool = False
-    ) -> RetrainEvent:
+    async def retrain(self, on_progress: ProgressCallback | None = None, *, force: bool = False) -> Done:
         self._probe("retrain")
         self.calls.append(("retrain", force))
         if not self.can_retrain:
@@ -202,41 +200,35 @@ class FakeService:
         self._retraining = True
         try:
             if on_progress:
-                await on_progress({"event": "start", "epochs": self.retrain_epochs})
+                await on_progress(Start())
             if self.retrain_gate is not None:
                 await self.retrain_gate()
             for epoch in range(1, self.retrain_epochs + 1):
                 if on_progress:
                     await on_progress(
-                        {
-                            "event": "epoch",
-                            "epoch": epoch,
-                            "epochs": self.retrain_epochs,
-                            "loss": 1 / epoch,
-                            "val_loss": 1.1 / epoch,
-                        }
+                        Epoch(epoch=epoch, epochs=self.retrain_epochs, loss=1 / epoch, val_loss=1.1 / epoch)
                     )
                 await asyncio.sleep(0)
             if not self.retrain_publish:
-                return {
-                    "event": "done",
-                    "published": False,
-                    "version": "v-rejected",
-                    "reason": "validation RMSE 0.99 is worse than 0.91",
-                    "metrics": {"val_rmse": 0.99},
-                    "plot": self.plot_path,
-                }
+                return Done(
+                    ok=True,
+                    published=False,
+                    version="v-rejected",
+                    reason="validation RMSE 0.99 is worse than 0.91",
+                    metrics={"val_rmse": 0.99},
+                    plot=self.plot_path,
+                )
             self.model_version = f"v{len([c for c in self.calls if c[0] == 'retrain'])}"
             self.trained_at = time.time()
             self.trained_members = {u for u, mine in self.ratings_by_user.items() if mine}
-            return {
-                "event": "done",
-                "published": True,
-                "version": self.model_version,
-                "reason": "first model",
-                "metrics": {"val_rmse": 0.91, "epochs_run": self.retrain_epochs},
-                "plot": self.plot_path,
-            }
+            return Done(
+                ok=True,
+                published=True,
+                version=self.model_version,
+                reason="first model",
+                metrics={"val_rmse": 0.91, "epochs_run": self.retrain_epochs},
+                plot=self.plot_path,
+            )
         finally:
             self._retraining = False
 

@@ -19,6 +19,7 @@ import numpy as np
 from recommender.core.types import DATASETS, Movie, member_key
 from recommender.features.content import ContentFeatures
 from recommender.persistence.registry import Registry
+from recommender.pipeline.protocol import Done, Epoch, Start
 from recommender.scoring.model import ServingModel, fit_content_map
 
 CLUSTER_A = list(range(1, 11))
@@ -163,23 +164,23 @@ class FakeWorker:
         self.stopped.append(grace)
         self.release.set()
 
-    async def run(self, extra_args=(), *, on_progress=None, force: bool = False) -> dict:
+    async def run(self, extra_args=(), *, on_progress=None, force: bool = False) -> Done:
         emit = on_progress or (lambda event: asyncio.sleep(0))
-        await emit({"event": "start"})
+        await emit(Start())
         self.started.set()
         await self.release.wait()
-        await emit({"event": "epoch", "epoch": 1, "epochs": 1, "loss": 1.0, "val_loss": 1.0})
+        await emit(Epoch(epoch=1, epochs=1, loss=1.0, val_loss=1.0))
         if self.publish:
             await asyncio.to_thread(publish, self.registry, self.model)
         else:
             await asyncio.to_thread(store_only, self.registry, self.model)
-        done = {
-            "event": "done",
-            "published": self.publish,
-            "version": self.model.version,
-            "reason": "first model" if self.publish else "held-out RMSE 0.95 is worse than 0.90",
-            "metrics": {"val_rmse": 0.9},
-            "plot": None,
-        }
+        done = Done(
+            ok=True,
+            published=self.publish,
+            version=self.model.version,
+            reason="first model" if self.publish else "held-out RMSE 0.95 is worse than 0.90",
+            metrics={"val_rmse": 0.9},
+            plot=None,
+        )
         await emit(done)
         return done

@@ -102,7 +102,7 @@ async def test_the_publish_gate_refusing_a_run_keeps_v1_without_a_reload(storage
     loads = len(loader.calls)
     worker.release.set()
     done = await service.retrain()
-    assert done["published"] is False and done["version"] == "v2"
+    assert done.published is False and done.version == "v2"
     assert service.model_version == "v1" and registry.current_version() == "v1"
     assert len(loader.calls) == loads  # nothing was reloaded
     recorded = await storage.model_versions()

@@ -406,8 +406,8 @@ async def test_retrain_one_at_a_time_records_and_reloads(storage, registry):
         await service.retrain()
     worker.release.set()
     done = await first
-    assert done["event"] == "done" and done["version"] == "v2"
-    assert [e["event"] for e in events] == ["start", "epoch", "done"]
+    assert done.kind == "done" and done.version == "v2"
+    assert [e.kind for e in events] == ["start", "epoch", "done"]
     assert service.model_version == "v2"
     recorded = await storage.model_versions()
     assert recorded == [
@@ -519,10 +519,10 @@ async def test_retrain_through_the_real_worker_process(tmp_path: Path, storage):
     events: list[str] = []
 
     async def progress(event: dict) -> None:
-        events.append(event["event"])
+        events.append(event.kind)
 
     done = await service.retrain(progress)
-    assert done["published"] and done["version"] == "v2", done
+    assert done.published and done.version == "v2", done
     assert events == ["start", "epoch", "done"]
     assert service.model_version == "v2"
     assert (await storage.model_versions())[0]["version"] == "v2"

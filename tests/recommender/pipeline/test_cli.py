@@ -6,6 +6,7 @@ as a real process to check that with ``--progress-json`` stdout carries JSON lin
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -20,18 +21,18 @@ from typing import Any
 import pytest
 
 from recommender.core.types import Movie
+from recommender.families import DEFAULT_FAMILY, FAMILIES, SERVABLE_FAMILIES
+from recommender.families.hybrid import HybridParams
 from recommender.persistence import registry as registry_mod
 from recommender.persistence.registry import Registry
 from recommender.persistence.storage import Storage
 from recommender.pipeline import cli as train
+from recommender.pipeline.frame import holdout_mask
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-QUICK = [
-    "--no-dotenv", "--model", "mf", "--max-users", "100", "--epochs", "2",
-    "--param", "dim=8", "--param", "als_iters=2",
-]  # fmt: skip
+ROOT = Path(__file__).resolve().parents[3]
+QUICK = ["--no-dotenv", "--model", "mf", "--max-users", "100", "--epochs", "2", "--param", "dim=8"]
 MEMBERS = {
     111_111_111_111_111_111: [(1, 5.0), (50, 4.0), (181, 5.0)],
     222_222_222_222_222_222: [(1, 1.0), (98, 2.0)],
@@ -150,7 +151,7 @@ def test_a_worse_run_is_stored_but_not_published_unless_forced(
     good_rmse = registry.read_metrics(published)["val_rmse"]
 
     # Penalties this strong shrink every factor and bias to nothing: close to the global mean.
-    worse = "--seed 0 --epochs 1 --param l2=100 --param bias_l2=100 --param als_iters=0".split()
+    worse = "--seed 0 --epochs 1 --param l2=100 --param bias_l2=100".split()
     code, events = run(worse)
     done = events[-1]
     assert code == train.EXIT_NOT_PUBLISHED, done
@@ -200,10 +201,10 @@ def test_a_crash_while_publishing_leaves_current_untouched(
     def disk_full(*args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    from recommender.families import training
+    from recommender.families import keras_fit
 
     if where == "artifacts":
-        monkeypatch.setattr(training, "plot_loss", disk_full)
+        monkeypatch.setattr(keras_fit, "plot_loss", disk_full)
     else:
         real_replace = os.replace
 
@@ -255,7 +256,7 @@ def test_evaluate_delegates_to_evaluation(
     monkeypatch.setattr(evaluation, "format_table", lambda r: "THE TABLE")
     code = train.main(["--no-dotenv", "--evaluate", "random", "--seed", "4", "--dim", "16", "--json"])
     assert code == train.EXIT_OK
-    assert calls == [("ml-100k", "random", train.DEFAULT_FAMILY, {"dim": 16}, 4)]
+    assert calls == [("ml-100k", "random", DEFAULT_FAMILY, HybridParams(dim=16), 4)]
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "THE TABLE"
     assert json.loads(lines[-1]) == result
@@ -277,31 +278,41 @@ def test_holdout_is_the_same_rows_whatever_the_seed_order_or_subset() -> None:
     rng = np.random.default_rng(0)
     users = rng.integers(1, 1000, 20_000)
     movies = rng.integers(1, 5000, 20_000)
-    held = train.holdout_mask(users, movies, 0.05)
+    held = holdout_mask(users, movies, 0.05)
     assert 0.04 < held.mean() < 0.06
     order = rng.permutation(len(users))
-    assert (train.holdout_mask(users[order], movies[order], 0.05) == held[order]).all()
-    assert (train.holdout_mask(users[:500], movies[:500], 0.05) == held[:500]).all()
+    assert (holdout_mask(users[order], movies[order], 0.05) == held[order]).all()
+    assert (holdout_mask(users[:500], movies[:500], 0.05) == held[:500]).all()
     # Known values pin the hash, so a refactor cannot silently move the holdout between versions.
-    pinned = train.holdout_mask(
-        np.array([1, 1, 196, 7, 8, 9, 10, 11]), np.array([1, 2, 242, 5, 6, 7, 8, 9]), 0.5
-    )
+    pinned = holdout_mask(np.array([1, 1, 196, 7, 8, 9, 10, 11]), np.array([1, 2, 242, 5, 6, 7, 8, 9]), 0.5)
     assert pinned.tolist() == [False, False, False, False, True, True, True, False]
 
 
-def test_cli_choices_match_the_learning_modules() -> None:
-    # train.py lists them itself so that --help needs no TensorFlow; they must not drift apart.
-
-    from recommender.families import training
+def test_cli_choices_come_from_the_family_table() -> None:
     from recommender.pipeline import evaluate
 
-    assert train.FAMILIES == training.FAMILIES
-    assert train.PROTOCOLS == evaluate.PROTOCOLS
-    assert set(train.PARAM_FLAGS) <= set(training.DEFAULT_PARAMS["mf"])
+    assert train.main(["--model", "svd"]) == train.EXIT_USAGE  # not in the table: argparse refuses it
+    for name in FAMILIES:
+        assert train.parse_args(["--model", name]).model == name
+    for protocol in evaluate.PROTOCOLS:
+        assert train.parse_args(["--evaluate", protocol]).evaluate == protocol
+    mf_fields = {f.name for f in dataclasses.fields(FAMILIES["mf"].params_type)}
+    assert set(train.PARAM_FLAGS) <= mf_fields
 
 
 def test_the_default_family_is_hybrid_and_it_is_servable() -> None:
-    from recommender.families import training
+    assert train.parse_args([]).model == DEFAULT_FAMILY == "hybrid"
+    assert DEFAULT_FAMILY in SERVABLE_FAMILIES
 
-    assert train.parse_args([]).model == train.DEFAULT_FAMILY == "hybrid"
-    assert train.DEFAULT_FAMILY in training.SERVABLE_FAMILIES
+
+def test_help_imports_no_tensorflow() -> None:
+    code = (
+        "import sys, contextlib, io\n"
+        "from recommender.pipeline import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    assert cli.main(['--help']) == 0\n"
+        "assert '--model' in out.getvalue()\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -274,7 +274,7 @@ _KILL_AT_STEP = """
 import json, os, signal, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
-from tests.recommender.test_registry import make_registry, writer
+from tests.recommender.persistence.test_registry import make_registry, writer
 from recommender.persistence import registry as registry_mod
 
 root, kill_at = Path(sys.argv[1]), int(sys.argv[2])
@@ -300,7 +300,7 @@ def test_a_sigkill_at_any_publishing_step_leaves_a_servable_current(tmp_path: Pa
     import subprocess
     import sys
 
-    project = Path(__file__).resolve().parents[2]
+    project = Path(__file__).resolve().parents[3]
     script = tmp_path / "kill_at_step.py"
     script.write_text(_KILL_AT_STEP)
 

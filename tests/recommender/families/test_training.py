@@ -9,12 +9,15 @@ import pandas as pd
 import pytest
 
 from recommender.core.types import RatingScale, member_key, ml_key
-from recommender.families import training
+from recommender.families import FAMILIES, SERVABLE_FAMILIES, get_family, training
+from recommender.families.adapter import KerasRecommender
+from recommender.families.base import ExportParityError, TrainResult
+from recommender.families.keras_fit import plot_loss
 
 SCALE = RatingScale(1.0, 5.0, 1.0)
 FAST = {"epochs": 25, "batch_size": 128, "lr": 0.03, "patience": 5, "dim": 8, "rank_weight": 0.0}
 TINY = {
-    "mf": {**FAST, "l2": 0.01, "bias_l2": 0.001, "als_iters": 3},
+    "mf": {**FAST, "l2": 0.01, "bias_l2": 0.001},
     "hybrid": {**FAST, "l2": 0.01, "bias_l2": 0.001},
     "mlp": {**FAST, "l2": 1e-4, "hidden": "32", "dropout": 0.0, "lr": 0.01},
     "classifier": {**FAST, "l2": 1e-4, "hidden": "32", "dropout": 0.0, "lr": 0.01},
@@ -54,10 +57,10 @@ def data() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", training.FAMILIES)
+@pytest.mark.parametrize("family", FAMILIES)
 def test_each_family_learns_the_taste_groups(family: str, data) -> None:  # type: ignore[no-untyped-def]
     train, held, movies = data
-    rec = training.KerasRecommender(family, TINY[family], seed=0, scale=SCALE).fit(train, movies)
+    rec = KerasRecommender(family, TINY[family], seed=0, scale=SCALE).fit(train, movies)
     pred = rec.predict(held["user_id"].to_numpy(), held["movie_id"].to_numpy())
     likes = held["rating"].to_numpy() == 5.0
     # Unseen pairs: liked ones must be predicted far above disliked ones (biases alone give ~3 for both).
@@ -65,7 +68,7 @@ def test_each_family_learns_the_taste_groups(family: str, data) -> None:  # type
     assert float(np.sqrt(np.mean((pred - held["rating"].to_numpy()) ** 2))) < 1.0
     res = rec.result
     assert res is not None and res.val_rmse < 1.2
-    assert (res.serving is not None) == (family in training.SERVABLE_FAMILIES)
+    assert (res.serving is not None) == (family in SERVABLE_FAMILIES)
     # the served ranking puts the user's own group first
     user = 2
     seen = set(train.loc[train["user_id"] == user, "movie_id"])
@@ -84,12 +87,11 @@ def test_export_parity_for_every_servable_model(variant: str, data) -> None:  # 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("members", [1, 3])
-def test_mf_export_parity_and_metrics(members: int, data) -> None:  # type: ignore[no-untyped-def]
+def test_mf_export_parity_and_metrics(data) -> None:  # type: ignore[no-untyped-def]
     train, _, movies = data
-    params = {**TINY["mf"], "epochs": 3, "members": members}
+    params = {**TINY["mf"], "epochs": 3}
     res = training.train_model(train, movies, scale=SCALE, family="mf", params=params, seed=2)
-    assert res.serving is not None and res.serving.dim == members * params["dim"]
+    assert res.serving is not None and res.serving.dim == params["dim"]
     _check_parity(res)
     assert res.metrics["export_max_abs_diff"] < 1e-4
     for key in ("val_rmse", "val_mae", "n_ratings", "n_users", "n_movies", "epochs_run", "best_epoch"):
@@ -98,14 +100,14 @@ def test_mf_export_parity_and_metrics(members: int, data) -> None:  # type: igno
     assert 0 < res.serving.trained_at <= time.time()
 
 
-def _check_parity(res: training.TrainResult) -> None:
+def _check_parity(res: TrainResult) -> None:
     """Independent check: Keras on random (user, movie) pairs vs the served numpy prediction."""
     enc, serving = res.encoded, res.serving
     assert enc is not None and serving is not None
     rng = np.random.default_rng(0)
     u = rng.integers(0, len(enc.user_keys), 300)
     m = rng.integers(0, len(enc.movie_ids), 300)
-    x = training._inputs(res.family, enc, u, m)
+    x = get_family(res.family).inputs(enc, u, m)
     keras_out = np.asarray(res.model(x, training=False), dtype=np.float64)[:, 0]
     numpy_out = np.array(
         [
@@ -118,14 +120,16 @@ def _check_parity(res: training.TrainResult) -> None:
 
 def test_parity_check_rejects_arrays_that_drift(data, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     train, _, movies = data
-    real = training._export_arrays
+    from recommender.families import mf
+
+    real = mf.factor_arrays
 
     def drifting(*args, **kwargs):  # type: ignore[no-untyped-def]
         P, bu, Q, bi = real(*args, **kwargs)
         return P, bu, Q, bi + 1e-3
 
-    monkeypatch.setattr(training, "_export_arrays", drifting)
-    with pytest.raises(training.ExportParityError, match="differ"):
+    monkeypatch.setattr(mf, "factor_arrays", drifting)
+    with pytest.raises(ExportParityError, match="differ"):
         training.train_model(
             train, movies, scale=SCALE, family="mf", params={**TINY["mf"], "epochs": 1}, seed=0
         )
@@ -134,7 +138,7 @@ def test_parity_check_rejects_arrays_that_drift(data, monkeypatch) -> None:  # t
 def test_validation_slice_comes_from_training_data_and_early_stopping_reports_progress(data) -> None:  # type: ignore[no-untyped-def]
     train, _, movies = data
     events: list[dict] = []
-    params = {**TINY["mf"], "epochs": 25, "patience": 2, "als_iters": 0, "l2": 0.0, "bias_l2": 0.0, "dim": 16}
+    params = {**TINY["mf"], "epochs": 25, "patience": 2, "l2": 0.0, "bias_l2": 0.0, "dim": 16}
     res = training.train_model(
         train, movies, scale=SCALE, family="mf", params=params, seed=0, on_epoch=events.append
     )
@@ -142,7 +146,7 @@ def test_validation_slice_comes_from_training_data_and_early_stopping_reports_pr
     assert enc is not None
     assert len(np.intersect1d(enc.fit, enc.val)) == 0
     assert len(enc.fit) + len(enc.val) == len(train)
-    assert len(enc.val) == round(len(train) * res.params["val_fraction"])
+    assert len(enc.val) == round(len(train) * res.params.val_fraction)
     assert [e["epoch"] for e in events] == list(range(1, len(events) + 1))
     assert all(e["epochs"] == 25 and {"loss", "val_loss", "val_rmse"} <= set(e) for e in events)
     assert len(res.history["loss"]) == len(res.history["val_rmse"]) == len(events)
@@ -181,9 +185,8 @@ def test_plot_loss_writes_a_png(tmp_path) -> None:  # type: ignore[no-untyped-de
         "loss": [1.2, 0.9, 0.8],
         "val_loss": [1.3, 1.0, 1.0],
         "val_rmse": [1.1, 0.95, 0.96],
-        "als_val_rmse": [0.93],
     }
-    path = training.plot_loss(history, tmp_path / "sub" / "loss.png", title="t")
+    path = plot_loss(history, tmp_path / "sub" / "loss.png", title="t")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 5_000
 
@@ -199,5 +202,5 @@ def test_saved_keras_model_reloads_with_the_same_predictions(data, tmp_path) -> 
     again = keras.models.load_model(tmp_path / "model.keras")
     enc = res.encoded
     assert enc is not None
-    x = training._inputs("hybrid", enc, enc.users[:50], enc.movies[:50])
+    x = get_family("hybrid").inputs(enc, enc.users[:50], enc.movies[:50])
     np.testing.assert_allclose(np.asarray(again(x)), np.asarray(res.model(x)), atol=1e-6)

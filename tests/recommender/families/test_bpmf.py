@@ -10,8 +10,8 @@ import pytest
 
 from recommender.core.types import ml_key
 from recommender.families import training
-from recommender.families.bpmf import compress, sample_bpmf
-from tests.recommender.test_training import SCALE, TINY, _check_parity, synthetic
+from recommender.families.bpmf import BPMFParams, compress, sample_bpmf
+from tests.recommender.families.test_training import SCALE, TINY, _check_parity, synthetic
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +94,8 @@ def test_bpmf_family_exports_like_mf_reports_each_sweep_and_folds_in(data) -> No
     _check_parity(res)
     assert res.metrics["export_max_abs_diff"] < 1e-4
     assert (serving.reg, serving.bias_reg) == (
-        training.DEFAULT_PARAMS["bpmf"]["fold_reg"],
-        training.DEFAULT_PARAMS["bpmf"]["fold_bias_reg"],
+        BPMFParams().fold_reg,
+        BPMFParams().fold_bias_reg,
     )
     # the validation RMSE reported is the served model's own, not the trace's
     assert res.val_rmse < 1.0

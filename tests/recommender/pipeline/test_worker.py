@@ -14,15 +14,16 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from recommender.core.config import Settings
 from recommender.core.errors import RetrainInProgress
+from recommender.pipeline.protocol import Done, Epoch, Event, Start
 from recommender.pipeline.worker import TRAIN_MODULE, TrainingWorker, child_env
 
-# Behaves like train.py --progress-json. Env knobs: FAKE_EPOCHS, FAKE_SLEEP, FAKE_MODE.
+# Behaves like train.py --progress-json. Env knobs: FAKE_EPOCHS, FAKE_SLEEP, FAKE_MODE; what the
+# child saw (argv, pid, token) goes to the JSON file FAKE_REPORT, not into the protocol.
 FAKE_TRAINER = textwrap.dedent(
     """
     import json, os, signal, sys, time
@@ -31,10 +32,14 @@ FAKE_TRAINER = textwrap.dedent(
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     def emit(event):
         print(json.dumps(event), flush=True)
+    if os.environ.get("FAKE_REPORT"):
+        with open(os.environ["FAKE_REPORT"], "w") as fh:
+            json.dump({"argv": sys.argv[1:], "pid": os.getpid(), "token": os.environ.get("DISCORD_TOKEN"),
+                       "data_dir": os.environ.get("BOT_DATA_DIR")}, fh)
     print("some stray text that is not JSON", flush=True)
+    print('{"event": "epoch", "note": "a malformed event: no epoch numbers"}', flush=True)
     print("stderr chatter", file=sys.stderr, flush=True)
-    emit({"event": "start", "argv": sys.argv[1:], "pid": os.getpid(),
-          "token": os.environ.get("DISCORD_TOKEN"), "data_dir": os.environ.get("BOT_DATA_DIR")})
+    emit({"event": "start", "family": "mf", "a_field_from_a_newer_trainer": 1})
     epochs = int(os.environ.get("FAKE_EPOCHS", "5"))
     for epoch in range(1, epochs + 1):
         time.sleep(float(os.environ.get("FAKE_SLEEP", "0.01")))
@@ -64,27 +69,32 @@ def make_worker(script: Path, **env: str) -> TrainingWorker:
 
 class Recorder:
     def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
+        self.events: list[Event] = []
         self.first = asyncio.Event()
 
-    async def __call__(self, event: dict[str, Any]) -> None:
+    async def __call__(self, event: Event) -> None:
         await asyncio.sleep(0)  # a real callback awaits Discord; order must still hold
         self.events.append(event)
         self.first.set()
 
 
-async def test_progress_events_arrive_in_order_and_done_is_returned(fake_script: Path) -> None:
-    worker = make_worker(fake_script, FAKE_EPOCHS="5")
+async def test_progress_events_arrive_in_order_and_done_is_returned(
+    fake_script: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.json"
+    worker = make_worker(fake_script, FAKE_EPOCHS="5", FAKE_REPORT=str(report))
     rec = Recorder()
     done = await worker.run(rec, extra_args=["--model", "mf"])
-    kinds = [e["event"] for e in rec.events]
+    kinds = [e.kind for e in rec.events]  # the non-JSON line and the malformed event were skipped
     assert kinds == ["start", "epoch", "epoch", "epoch", "epoch", "epoch", "done"]
-    assert [e["epoch"] for e in rec.events if e["event"] == "epoch"] == [1, 2, 3, 4, 5]
-    assert done["ok"] and done["published"] and done["version"] == "v-fake"
-    assert done["exit_code"] == 0
-    start = rec.events[0]
-    assert start["token"] is None  # DISCORD_TOKEN never reaches the trainer
-    assert "--progress-json" in start["argv"] and start["argv"][-2:] == ["--model", "mf"]
+    assert [e.epoch for e in rec.events if isinstance(e, Epoch)] == [1, 2, 3, 4, 5]
+    assert isinstance(rec.events[0], Start) and rec.events[0].family == "mf"
+    assert isinstance(done, Done)
+    assert done.ok and done.published and done.version == "v-fake"
+    assert done.exit_code == 0
+    seen = json.loads(report.read_text())
+    assert seen["token"] is None  # DISCORD_TOKEN never reaches the trainer
+    assert "--progress-json" in seen["argv"] and seen["argv"][-2:] == ["--model", "mf"]
     assert not worker.running
 
 
@@ -97,9 +107,9 @@ async def test_a_second_run_is_refused_while_one_runs(fake_script: Path) -> None
     with pytest.raises(RetrainInProgress):
         await worker.run()
     done = await first
-    assert done["ok"]
+    assert done.ok
     again = await worker.run()  # free again once the first finished
-    assert again["ok"]
+    assert again.ok
 
 
 async def test_the_event_loop_keeps_running_during_a_run(fake_script: Path) -> None:
@@ -125,10 +135,10 @@ async def test_crash_without_done_gives_a_failure_event_with_stderr(fake_script:
     rec = Recorder()
     done = await worker.run(rec)
     assert rec.events[-1] is done
-    assert done["event"] == "done" and not done["ok"] and not done["published"]
-    assert done["version"] is None and done["exit_code"] == 1
-    assert "exited with code 1" in done["reason"] and "serving model is unchanged" in done["reason"]
-    assert "Traceback: boom" in done["stderr"]
+    assert done.kind == "done" and not done.ok and not done.published
+    assert done.version is None and done.exit_code == 1
+    assert "exited with code 1" in done.reason and "serving model is unchanged" in done.reason
+    assert "Traceback: boom" in done.stderr
 
 
 async def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(fake_script: Path) -> None:
@@ -140,8 +150,8 @@ async def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(fake_script: Pa
     await worker.stop(grace=0.5)
     done = await task
     assert 0.4 < time.monotonic() - t0 < 10
-    assert done["exit_code"] == -signal.SIGKILL
-    assert not done["ok"] and "was stopped" in done["reason"]
+    assert done.exit_code == -signal.SIGKILL
+    assert not done.ok and "was stopped" in done.reason
 
 
 async def test_cancelling_the_caller_kills_the_child(fake_script: Path) -> None:
@@ -149,7 +159,8 @@ async def test_cancelling_the_caller_kills_the_child(fake_script: Path) -> None:
     rec = Recorder()
     task = asyncio.create_task(worker.run(rec))
     await asyncio.wait_for(rec.first.wait(), timeout=30)
-    pid = rec.events[0]["pid"]
+    pid = worker.pid
+    assert pid is not None
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -161,7 +172,7 @@ async def test_cancelling_the_caller_kills_the_child(fake_script: Path) -> None:
 async def test_time_limit_stops_a_run(fake_script: Path) -> None:
     worker = make_worker(fake_script, FAKE_EPOCHS="500", FAKE_SLEEP="0.02")
     done = await worker.run(time_limit=0.5)
-    assert not done["ok"] and "time limit" in done["stderr"]
+    assert not done.ok and "time limit" in done.stderr
 
 
 async def test_a_missing_script_is_a_clear_failure(tmp_path: Path) -> None:
@@ -169,7 +180,7 @@ async def test_a_missing_script_is_a_clear_failure(tmp_path: Path) -> None:
     rec = Recorder()
     done = await worker.run(rec)
     assert rec.events == [done]
-    assert not done["ok"] and "nowhere/train.py does not exist" in done["reason"]
+    assert not done.ok and "nowhere/train.py does not exist" in done.reason
     assert not worker.running
 
 
@@ -217,29 +228,29 @@ async def test_real_train_py_killed_or_stopped_mid_run_leaves_current_and_next_r
     registry = Registry(tmp_path / "data" / "models")
 
     first = await worker.run(extra_args=["--epochs", "2"])
-    assert first["ok"] and first["published"], first
+    assert first.ok and first.published, first
     served = registry.current_version()
-    assert served == first["version"]
+    assert served == first.version
 
     # Long enough to be killed mid-training; SIGKILL is what the OOM killer or `kill -9` do.
     rec = Recorder()
     epochs_seen = asyncio.Event()
 
-    async def on_progress(event: dict[str, Any]) -> None:
+    async def on_progress(event: Event) -> None:
         await rec(event)
-        if event["event"] == "epoch":
+        if isinstance(event, Epoch):
             epochs_seen.set()
 
     long_run = ["--epochs", "200", "--param", "patience=200"]
     task = asyncio.create_task(worker.run(on_progress, extra_args=long_run))
     await asyncio.wait_for(epochs_seen.wait(), timeout=120)
-    killed_version = rec.events[0]["version"]
+    killed_version = rec.events[0].version  # type: ignore[union-attr]
     assert worker.pid is not None
     os.kill(worker.pid, signal.SIGKILL)
     done = await task
-    assert done["exit_code"] == -signal.SIGKILL
-    assert not done["ok"] and not done["published"] and "SIGKILL" in done["reason"]
-    assert rec.events[0]["event"] == "start" and rec.events[-1] is done
+    assert done.exit_code == -signal.SIGKILL
+    assert not done.ok and not done.published and "SIGKILL" in done.reason
+    assert rec.events[0].kind == "start" and rec.events[-1] is done
     assert registry.current_version() == served
     assert registry.load_current().version == served
     assert killed_version not in {v.version for v in registry.list_versions()}
@@ -251,12 +262,14 @@ async def test_real_train_py_killed_or_stopped_mid_run_leaves_current_and_next_r
     await asyncio.wait_for(epochs_seen.wait(), timeout=120)
     await worker.stop()
     done = await task
-    assert done["exit_code"] == 1 and not done["ok"] and "cancelled" in done["reason"], done
+    assert done.exit_code == 1 and not done.ok and "cancelled" in done.reason, done
     assert registry.current_version() == served
     assert not [p for p in registry.root.iterdir() if p.name.startswith(".")]
 
     again = await worker.run(extra_args=["--epochs", "2"], force=True)
-    assert again["ok"] and again["published"], again
-    assert registry.current_version() == again["version"] != served
-    assert registry.load_current().version == again["version"]
-    assert json.loads((registry.root / again["version"] / "metrics.json").read_text())["dataset"] == "ml-100k"
+    assert again.ok and again.published, again
+    assert registry.current_version() == again.version != served
+    assert registry.load_current().version == again.version
+    assert (
+        json.loads((registry.root / str(again.version) / "metrics.json").read_text())["dataset"] == "ml-100k"
+    )

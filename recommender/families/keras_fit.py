@@ -1,0 +1,296 @@
+"""Fit machinery shared by the families: TensorFlow setup, early stopping, export with parity check,
+the rank-weight choice and the loss plot. TensorFlow and Keras are imported inside functions only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from recommender.core.types import RatingScale
+from recommender.evaluation.metrics import ndcg_at_k
+from recommender.families.base import EpochCallback, ExportParityError, Fitted, KerasParams
+from recommender.features.encoding import Encoded
+from recommender.scoring.linalg import score, top_k
+from recommender.scoring.model import ServingModel, fit_content_map
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "KerasFamily",
+    "choose_rank_weight",
+    "configure_tensorflow",
+    "export_serving",
+    "keras_predict",
+    "plot_loss",
+]
+
+PARITY_TOLERANCE = 1e-4
+RANK_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+#: Threads when the caller names none: the machine (and CI) is small and shared.
+DEFAULT_THREADS = 2
+
+_tf_configured = False
+
+
+def configure_tensorflow(threads: int | None = None) -> None:
+    """Fix TensorFlow's thread pools once per process: ``threads`` (default 2) intra-op, 1 inter-op.
+
+    The first call wins (the trainer's ``--threads``, chosen by the worker to keep a core free for
+    the bot); the runtime is started at once so nothing later can change the counts.
+    """
+    global _tf_configured
+    if _tf_configured:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads or DEFAULT_THREADS)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.constant(0.0)
+    except RuntimeError:  # the runtime was already initialised by someone else: keep its setting
+        log.debug("TensorFlow threading already fixed")
+    _tf_configured = True
+
+
+def keras_predict(model: Any, x: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The Keras model's raw outputs as float64, in large batches."""
+    return np.asarray(model.predict(dict(x), batch_size=16384, verbose=0), dtype=np.float64)
+
+
+class KerasFamily:
+    """Fit and predict of the families trained with Adam; a subclass adds ``build`` (and export)."""
+
+    name: ClassVar[str] = ""
+    servable: ClassVar[bool] = False
+    params_type: ClassVar[type[KerasParams]] = KerasParams
+    loss: ClassVar[str] = "mse"
+
+    def build(self, params: Any, enc: Encoded, scale: RatingScale, seed: int) -> Any:
+        raise NotImplementedError
+
+    def inputs(self, enc: Encoded, users: np.ndarray, movies: np.ndarray) -> dict[str, np.ndarray]:
+        return {"user": users.astype(np.int32), "movie": movies.astype(np.int32)}
+
+    def targets(self, enc: Encoded, scale: RatingScale) -> np.ndarray:
+        return enc.ratings.astype(np.float32)
+
+    def predict(
+        self, model: Any, enc: Encoded, scale: RatingScale, users: np.ndarray, movies: np.ndarray
+    ) -> np.ndarray:
+        return keras_predict(model, self.inputs(enc, users, movies))[:, 0]
+
+    def fit(
+        self, params: Any, enc: Encoded, scale: RatingScale, seed: int, on_epoch: EpochCallback | None
+    ) -> Fitted:
+        """Adam with early stopping on the validation slice; the best epoch's weights are kept."""
+        import keras
+
+        started = time.perf_counter()
+        keras.utils.set_random_seed(seed)
+        model = self.build(params, enc, scale, seed)
+        model.compile(optimizer=keras.optimizers.Adam(float(params.lr)), loss=self.loss)
+        y = self.targets(enc, scale)
+        x_fit = self.inputs(enc, enc.users[enc.fit], enc.movies[enc.fit])
+        x_val = self.inputs(enc, enc.users[enc.val], enc.movies[enc.val])
+
+        def val_rmse() -> float:
+            pred = self.predict(model, enc, scale, enc.users[enc.val], enc.movies[enc.val])
+            return float(np.sqrt(np.mean((pred - enc.ratings[enc.val]) ** 2)))
+
+        monitor = _epoch_monitor(val_rmse if enc.val.size else None, params, on_epoch)
+        fit = model.fit(
+            x_fit,
+            y[enc.fit],
+            validation_data=(x_val, y[enc.val]) if enc.val.size else None,
+            batch_size=params.batch_size,
+            epochs=params.epochs,
+            shuffle=True,
+            verbose=0,
+            callbacks=[monitor],
+        )
+        history = {
+            k: [float(v) for v in vals] for k, vals in fit.history.items() if k in ("loss", "val_loss")
+        }
+        history["val_rmse"] = list(monitor.val_rmse)
+        log.info("Keras fit: %d epochs in %.1fs", len(history.get("loss", [])), time.perf_counter() - started)
+        return Fitted(model, history, monitor.best, monitor.best_epoch)
+
+
+def _epoch_monitor(val_rmse: Callable[[], float] | None, params: KerasParams, on_epoch: EpochCallback | None):  # type: ignore[no-untyped-def]
+    import keras
+
+    class EpochMonitor(keras.callbacks.Callback):
+        """Validation RMSE each epoch, early stopping with best-weight restore, progress hook."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.val_rmse: list[float] = []
+            self.best = math.inf
+            self.best_epoch = 0
+            self.best_weights = None
+            self.wait = 0
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            rmse = val_rmse() if val_rmse is not None else float(np.sqrt(logs.get("loss", math.nan)))
+            self.val_rmse.append(rmse)
+            if rmse < self.best - 1e-5:
+                self.best, self.best_epoch, self.wait = rmse, epoch + 1, 0
+                self.best_weights = self.model.get_weights()
+            else:
+                self.wait += 1
+                if self.wait >= params.patience:
+                    self.model.stop_training = True
+            if on_epoch is not None:
+                on_epoch(
+                    {
+                        "epoch": epoch + 1,
+                        "epochs": params.epochs,
+                        "loss": float(logs.get("loss", math.nan)),
+                        "val_loss": float(logs.get("val_loss", math.nan)),
+                        "val_rmse": rmse,
+                    }
+                )
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            if self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+
+    return EpochMonitor()
+
+
+def layer_weights(model: Any, name: str) -> np.ndarray:
+    """The first weight array of layer ``name`` as float64."""
+    return np.asarray(model.get_layer(name).get_weights()[0], dtype=np.float64)
+
+
+def export_serving(
+    family: Any,
+    model: Any,
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    enc: Encoded,
+    scale: RatingScale,
+    *,
+    content_reg: float,
+    fold: tuple[float, float],
+    seed: int,
+    version: str,
+) -> ServingModel:
+    """A ServingModel from ``(P, b_u, Q, b_i)``, checked to reproduce ``family.predict`` on a sample.
+
+    ``fold`` is the fold-in ridge ``(reg, bias_reg)`` for members who rate after training.
+    """
+    P, bu, Q, bi = arrays
+    # Content model for movies without an embedding: ridge from genres/year to [q_i, b_i],
+    # weighted by how much evidence each training movie's vector rests on.
+    content_w = fit_content_map(
+        enc.content_matrix, np.hstack([Q, bi[:, None]]), enc.counts.astype(np.float64), content_reg
+    )
+    serving = ServingModel(
+        version=version,
+        family=family.name,
+        scale=scale,
+        global_mean=enc.global_mean,
+        user_keys=list(enc.user_keys),
+        user_factors=P,
+        user_bias=bu,
+        movie_ids=enc.movie_ids.copy(),
+        item_factors=Q,
+        item_bias=bi,
+        item_count=enc.counts.astype(np.int64),
+        content=enc.content,
+        content_weights=content_w,
+        reg=float(fold[0]),
+        bias_reg=float(fold[1]),
+    )
+    # Parity: the arrays must reproduce Keras on a sample, or serving would silently drift.
+    rng = np.random.default_rng(seed)
+    n = min(2000, len(enc.ratings))
+    rows = rng.choice(len(enc.ratings), size=n, replace=False)
+    su, sm = enc.users[rows], enc.movies[rows]
+    keras_out = family.predict(model, enc, scale, su, sm)
+    numpy_out = score(serving.global_mean, bu[su], bi[sm], P[su], Q[sm], paired=True)
+    diff = float(np.max(np.abs(keras_out - numpy_out))) if n else 0.0
+    if not diff < PARITY_TOLERANCE:
+        raise ExportParityError(
+            f"exported {family.name} arrays differ from Keras by {diff:.2e} (limit {PARITY_TOLERANCE:g})"
+        )
+    serving.metrics = {"export_max_abs_diff": diff}
+    log.info("exported %s: %d users, %d movies, parity max|diff| = %.2e", family.name, len(P), len(Q), diff)
+    return serving
+
+
+def choose_rank_weight(score_rows: Callable[[np.ndarray], np.ndarray], enc: Encoded, k: int = 5) -> float:
+    """Pick the popularity-prior weight that maximises NDCG@k on the validation slice.
+
+    Uses the training data only: candidates are the movies a user did not rate in the fit rows,
+    relevant are their validation ratings >= 4 (the same rule as the evaluation).
+    """
+    if enc.val.size == 0:
+        return 0.0
+    val_u, val_m, val_r = enc.users[enc.val], enc.movies[enc.val], enc.ratings[enc.val]
+    relevant_rows = val_r >= 4.0
+    users = np.unique(val_u[relevant_rows])
+    if users.size == 0:
+        return 0.0
+    rng = np.random.default_rng(0)
+    if users.size > 600:  # a sample is plenty to choose one number, and keeps big runs cheap
+        users = np.sort(rng.choice(users, 600, replace=False))
+    fit_u, fit_m = enc.users[enc.fit], enc.movies[enc.fit]
+    order = np.argsort(fit_u, kind="stable")
+    starts = np.searchsorted(fit_u[order], users)
+    ends = np.searchsorted(fit_u[order], users, side="right")
+    base = score_rows(users)  # (len(users), I)
+    prior = np.log1p(enc.counts.astype(np.float64))
+    totals = {}
+    for w in RANK_WEIGHTS:
+        scores = base + w * prior
+        total = 0.0
+        for row, user in enumerate(users):
+            s = scores[row].copy()
+            s[fit_m[order[starts[row] : ends[row]]]] = -np.inf
+            top = top_k(s, enc.movie_ids, k)
+            rel = set(val_m[(val_u == user) & relevant_rows].tolist())
+            total += ndcg_at_k(top.tolist(), rel, k)
+        totals[w] = total / len(users)
+    best = max(RANK_WEIGHTS, key=lambda w: (totals[w], -w))
+    log.info("rank weight %.2f (validation NDCG@%d %s)", best, k, {w: round(v, 4) for w, v in totals.items()})
+    return float(best)
+
+
+def plot_loss(history: Mapping[str, Sequence[float]], path: Path, *, title: str = "") -> Path:
+    """Training and validation loss per epoch (and validation RMSE) as a PNG, without a display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    try:
+        for key, label in (
+            ("loss", "training loss"),
+            ("val_loss", "validation loss"),
+            ("val_rmse", "validation RMSE"),
+        ):
+            values = list(history.get(key, []))
+            if values:
+                ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss / RMSE")
+        ax.set_title(title or "training curves")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
