@@ -1,1 +1,3 @@
-"""core"""
+"""Shared vocabulary: value types and user keys, domain errors, settings, atomic file writes. Imports
+nothing of the project.
+"""

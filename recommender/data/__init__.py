@@ -1,1 +1,3 @@
-"""data"""
+"""MovieLens in (fetch, verify, parse, links), titles, popularity, and the history files members
+import.
+"""

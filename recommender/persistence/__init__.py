@@ -1,1 +1,3 @@
-"""persistence"""
+"""Where the pipeline writes and serving reads: the database (SQLite or PostgreSQL), backups, the model
+registry.
+"""

@@ -1,1 +1,3 @@
-"""scoring"""
+"""The exported model in numpy (score, top-k, fold-in, content map) and the math it shares. No
+TensorFlow.
+"""
