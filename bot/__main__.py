@@ -261,7 +261,7 @@ async def run(
         from bot.lifecycle import serve
 
         # The catalog and start-up objects live for the whole run: move them out of the cyclic
-        # GC's reach so full collections (measured at ~200 ms here) don't stall the event loop.
+        # GC's reach so full collections over them don't stall the event loop.
         gc.collect()
         gc.freeze()
         async with create_bot(settings, service) as bot:
