@@ -36,6 +36,7 @@ import pandas as pd
 
 from recommender.scoring.model import ServingModel
 from recommender.serving.groups import (
+    DEFAULT_AGGREGATION,
     Aggregation,
     GroupMember,
     GroupScorer,
@@ -62,6 +63,9 @@ MEAN_SLACK = 0.05  # the chosen method may lose at most this much mean rating to
 COVERAGE_SLACK = 0.9  # ... and keep at least this share of the plain average's coverage
 
 
+KEYS = ("cov1", "mean1", "min1", "good1", "cov3", "mean3", "min3", "good3", "multi3", "minm3")
+
+
 def default_data_dir() -> Path:
     configured = os.environ.get("MOVIELENS_TEST_DATA")
     return Path(configured) if configured else ROOT.parent / "shared" / "data" / "movielens"
@@ -76,6 +80,7 @@ class Tally:
     top1_all_rated: int = 0  # groups whose top pick every member rated later
     top3: list[tuple[float, float, bool]] = field(default_factory=list)
     top3_groups: int = 0  # groups with at least one scoreable pick among the 3
+    top3_multi: list[float] = field(default_factory=list)  # min rating of picks >= 2 members rated
 
     def summary(self) -> dict[str, float]:
         def stat(rows: list[tuple[float, float, bool]], i: int) -> float:
@@ -91,6 +96,8 @@ class Tally:
             "mean3": stat(self.top3, 0),
             "min3": stat(self.top3, 1),
             "good3": stat(self.top3, 2),
+            "multi3": len(self.top3_multi) / self.groups,
+            "minm3": float(np.mean(self.top3_multi)) if self.top3_multi else float("nan"),
         }
 
 
@@ -226,6 +233,8 @@ def score_picks(
             continue
         entry = (float(np.mean(rated)), float(np.min(rated)), bool(np.min(rated) >= GOOD))
         tally.top3.append(entry)
+        if len(rated) >= 2:
+            tally.top3_multi.append(entry[1])
         any3 = True
         if rank == 0:
             tally.top1.append(entry)
@@ -255,8 +264,7 @@ def pooled(results: dict, half: str, label: str, keys: tuple[str, ...]) -> dict[
 
 def choose_default(results: dict) -> tuple[str, dict[str, dict[str, tuple[float, float]]]]:
     """Best pooled minimum rating (top-1 and top-3 averaged) on validation, within the mean/coverage slack."""
-    keys = ("cov1", "mean1", "min1", "good1", "cov3", "mean3", "min3", "good3")
-    table = {label: pooled(results, "validation", label, keys) for label, *_ in METHODS}
+    table = {label: pooled(results, "validation", label, KEYS) for label, *_ in METHODS}
     base = table["average"]
     base_mean = (base["mean1"][0] + base["mean3"][0]) / 2
     best, best_min = "average", -np.inf
@@ -281,14 +289,16 @@ def print_pooled(title: str, table: dict[str, dict[str, tuple[float, float]]], c
     print(title)
     print()
     cols = [f"top-{n} {c}" for n in (1, 3) for c in ("coverage", "mean", "min", "all >= 3.5")]
+    cols += ["top-3 picks rated by >= 2 (per group)", "their min"]
     print("| method | " + " | ".join(cols) + " |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|" + "---:|" * len(cols))
     for label, t in table.items():
         name = f"**{label}** (chosen)" if label == chosen else label
         print(
             f"| {name} | {cell(t['cov1'], True)} | {cell(t['mean1'])} | {cell(t['min1'])} "
             f"| {cell(t['good1'], True)} | {cell(t['cov3'], True)} | {cell(t['mean3'])} "
-            f"| {cell(t['min3'])} | {cell(t['good3'], True)} |"
+            f"| {cell(t['min3'])} | {cell(t['good3'], True)} | {cell(t['multi3'], True)} "
+            f"| {cell(t['minm3'])} |"
         )
     print()
 
@@ -315,7 +325,9 @@ def print_settings(results: dict, dataset: str, labels: list[str], groups: int) 
     print()
 
 
-def speed(requests: int, chosen: tuple[Aggregation, float | None]) -> tuple[float, float, float, float]:
+def speed(
+    requests: int, chosen: tuple[Aggregation, float | None], genre: str | None
+) -> tuple[float, float, float, float]:
     """p50 / p99 / max ms to pick for 20 members over 62,000 movies, scoring every member included;
     and the ms to build the scorer (once per model version, when the service loads it)."""
     from benchmarks.bench_serving import synthetic_model, synthetic_movies
@@ -328,7 +340,8 @@ def speed(requests: int, chosen: tuple[Aggregation, float | None]) -> tuple[floa
     members.append(GroupMember(MemberKind.CROWD))
     crowd = rng.uniform(2.0, 4.5, len(model.movie_ids))
     exclude = {int(m) for m in rng.choice(model.movie_ids, 20 * 50, replace=False)}  # 50 rated each
-    comedy = np.array(["Comedy" in m.genres for m in movies])  # the service keeps masks per filter
+    # The service would keep one mask per filter; building it is not part of a request.
+    allowed = None if genre is None else np.array([genre in m.genres for m in movies])
     started = time.perf_counter()
     scorer = GroupScorer(model)
     build_ms = (time.perf_counter() - started) * 1000
@@ -339,7 +352,7 @@ def speed(requests: int, chosen: tuple[Aggregation, float | None]) -> tuple[floa
             members,
             crowd=crowd,
             exclude=exclude,
-            allowed=comedy,
+            allowed=allowed,
             k=3,
             aggregation=chosen[0],
             param=chosen[1],
@@ -347,6 +360,32 @@ def speed(requests: int, chosen: tuple[Aggregation, float | None]) -> tuple[floa
         if i >= 0:
             out[i] = (time.perf_counter() - started) * 1000
     return float(np.percentile(out, 50)), float(np.percentile(out, 99)), float(out.max()), build_ms
+
+
+def quality(args: argparse.Namespace) -> tuple[str, Aggregation, float | None]:
+    """Print the quality tables; return the method chosen on validation."""
+    results: dict = {}
+    for name in args.datasets:
+        found, line = evaluate_dataset(name, args)
+        results.update({(name, *k): v for k, v in found.items()})
+        print(line)
+    print()
+    chosen, validation = choose_default(results)
+    print_pooled(
+        f"Validation half, pooled over {', '.join(args.datasets)} x {{random, similar}} x sizes {SIZES} "
+        f"(mean of the settings' seed means, ± mean seed std; {args.seeds} seeds x {args.groups} groups):",
+        validation,
+        chosen,
+    )
+    test = {label: pooled(results, "test", label, KEYS) for label, *_ in METHODS}
+    print_pooled("Test half, pooled the same way:", test, chosen)
+    for name in args.datasets:
+        print_settings(results, name, [POPULARITY, "average", "least misery", chosen], args.groups)
+    print(f"Chosen on validation: {chosen}.")
+    print()
+    agg, param = next((a, p) for label, a, p, _ in METHODS if label == chosen)
+    assert agg is not None
+    return chosen, agg, param
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -361,43 +400,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", type=int, default=100, help="groups per seed, size, kind and half")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "bench-groups-models")
     parser.add_argument("--requests", type=int, default=1000, help="timed choices for the speed row")
+    parser.add_argument("--speed-only", action="store_true", help="only the latency row")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     started = time.perf_counter()
-    results: dict = {}
-    for name in args.datasets:
-        found, line = evaluate_dataset(name, args)
-        results.update({(name, *k): v for k, v in found.items()})
-        print(line)
-    print()
-    chosen, validation = choose_default(results)
-    print_pooled(
-        f"Validation half, pooled over {', '.join(args.datasets)} x {{random, similar}} x sizes {SIZES} "
-        f"(mean of the settings' seed means, ± mean seed std; {args.seeds} seeds x {args.groups} groups):",
-        validation,
-        chosen,
+    chosen_label = "default"
+    agg, param = DEFAULT_AGGREGATION
+    if not args.speed_only:
+        chosen_label, found_agg, found_param = quality(args)
+        agg, param = found_agg, found_param
+    print(
+        f"Latency, load average {os.getloadavg()[0]:.1f} before the run ({args.requests} requests per row):"
     )
-    keys = ("cov1", "mean1", "min1", "good1", "cov3", "mean3", "min3", "good3")
-    test = {label: pooled(results, "test", label, keys) for label, *_ in METHODS}
-    print_pooled("Test half, pooled the same way:", test, chosen)
-    for name in args.datasets:
-        print_settings(results, name, [POPULARITY, "average", "least misery", chosen], args.groups)
-    agg, param = next((a, p) for label, a, p, _ in METHODS if label == chosen)
-    assert agg is not None
-    p50, p99, mx, build_ms = speed(args.requests, (agg, param))
+    print()
     print("| operation | p50 ms | p99 ms | max ms | target p99 | ok |")
     print("|---|---:|---:|---:|---:|---|")
-    print(
-        f"| {chosen}, 20 members (17 trained, 2 fold-in, 1 crowd) x 62,000 movies, 64-dim, scoring included "
-        f"| {p50:.2f} | {p99:.2f} | {mx:.2f} | < 20 ms | {'yes' if p99 < 20 else 'NO'} |"
-    )
+    build_ms = 0.0
+    for label, genre in (("no filter", None), ("comedies only", "Comedy")):
+        p50, p99, mx, build_ms = speed(args.requests, (agg, param), genre)
+        print(
+            f"| {chosen_label}, 20 members (17 trained, 2 fold-in, 1 crowd) x 62,000 movies, 64-dim, "
+            f"{label}, scoring included | {p50:.2f} | {p99:.2f} | {mx:.2f} | < 20 ms "
+            f"| {'yes' if p99 < 20 else 'NO'} |"
+        )
     print(f"| GroupScorer build, once per model version | {build_ms:.1f} | | | | |")
     print()
     print(
-        f"Chosen on validation: {chosen}. Wall time {time.perf_counter() - started:.0f} s; "
-        f"load average {os.getloadavg()[0]:.1f}."
+        f"Wall time {time.perf_counter() - started:.0f} s; load average {os.getloadavg()[0]:.1f} at the end."
     )
     cmd = " ".join(["python -m benchmarks.bench_groups", *(argv if argv is not None else sys.argv[1:])])
     print(f"Reproduce: OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']} .venv/bin/{cmd}")

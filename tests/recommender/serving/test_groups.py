@@ -208,16 +208,18 @@ def test_a_member_with_the_crowds_view() -> None:
 def test_scorer_picks_a_group_with_the_default_and_a_crowd_member() -> None:
     model = small_model(rank_weight=0.1)
     scorer = GroupScorer(model)
-    members = [
+    members = [  # the crowd member in the middle: per_member must keep the caller's order
         GroupMember(MemberKind.TRAINED, model.user_vector(ml_key(1))),
-        GroupMember(MemberKind.TRAINED, model.user_vector(ml_key(2))),
         GroupMember(MemberKind.CROWD),
+        GroupMember(MemberKind.TRAINED, model.user_vector(ml_key(2))),
     ]
     crowd = np.full(len(model.movie_ids), 3.5)
     rated = {500, 501, 502}
     drama = np.arange(len(model.movie_ids)) % 2 == 0
     choice = scorer.pick(members, crowd=crowd, exclude=rated, allowed=drama, k=3)
     assert choice.aggregation is DEFAULT_AGGREGATION[0] and len(choice.picks) == 3
+    assert choice.kinds == (MemberKind.TRAINED, MemberKind.CROWD, MemberKind.TRAINED)
+    assert all(p.per_member[1] == 3.5 for p in choice.picks)
     chosen = set(ids(choice))
     assert not chosen & rated and all(drama[m - 500] for m in chosen)
     stars = scorer.stars(members, crowd)
