@@ -69,7 +69,8 @@ class ServingModel:
         self._prior = self.rank_weight * np.log1p(self.item_count.astype(np.float64))
         # Ranking scores every movie on each /recommend: a float32 copy of the factors makes that
         # matvec several times faster (benchmarks/RESULTS.md, serving), and the per-movie constant
-        # part of the score is added once here. Predicted stars stay float64 (export parity is checked on them).
+        # part of the score is added once here. Predicted stars stay float64 (export parity is
+        # checked on them).
         self._q32 = np.ascontiguousarray(self.item_factors, dtype=np.float32)
         self._rank_base32 = (self.global_mean + self.item_bias + self._prior).astype(np.float32)
 
