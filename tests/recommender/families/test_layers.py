@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras", reason="never skipped in practice: keras is a core dependency")
-
-from recommender.families import layers as models  # noqa: E402
+from recommender.families import layers as models
 
 
 def _batch(n: int, n_users: int = 6, n_movies: int = 5) -> dict[str, np.ndarray]:

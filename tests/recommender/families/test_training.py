@@ -154,8 +154,9 @@ def test_validation_slice_comes_from_training_data_and_early_stopping_reports_pr
     best = int(np.argmin(res.history["val_rmse"]))
     assert res.metrics["best_epoch"] == best + 1
     assert res.val_rmse <= res.history["val_rmse"][best] + 1e-6
-    if len(events) < 25:  # it stopped early: exactly `patience` epochs after the best
-        assert len(events) == res.metrics["best_epoch"] + 2
+    # unregularised on a tiny slice it overfits, so it must stop early: `patience` epochs after the best
+    assert len(events) < 25
+    assert len(events) == res.metrics["best_epoch"] + 2
 
 
 def test_member_keys_reach_the_serving_model(data) -> None:  # type: ignore[no-untyped-def]
