@@ -157,7 +157,7 @@ async def switch_dataset(settings: Settings, new: str, *, dry_run: bool, yes: bo
         f"{counts.merged:,} older duplicates."
     )
     say(
-        f"Now set MOVIELENS_DATASET={new} in .env. The current model was trained on {current} and is not "
+        f"Now set MOVIELENS_DATASET={new} in .env. A model trained on {current} is not "
         f"served for the new catalogue: the bot serves popular picks until a model trained on {new} is "
         "published. `make run` trains one before starting (or run `python train.py`, or /retrain)."
     )
