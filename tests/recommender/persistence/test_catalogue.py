@@ -8,6 +8,7 @@ import pytest
 
 from recommender.core.errors import UnknownMovie
 from recommender.core.types import HALF, WHOLE, Movie
+from recommender.persistence.errors import ConstraintViolation
 from recommender.persistence.storage import (
     ADDED_ID_BASE,
     Storage,
@@ -86,7 +87,7 @@ async def test_switch_rewrites_every_mapped_row_and_keeps_the_rest_aside(store: 
 async def test_a_failure_midway_leaves_the_old_catalogue_and_ratings_untouched(store: Storage) -> None:
     before = await _snapshot(store)
     broken = [*NEW, Movie(300, None, 2000)]  # type: ignore[arg-type]  # title NOT NULL: fails after the deletes
-    with pytest.raises(Exception):
+    with pytest.raises(ConstraintViolation):
         await store.switch_catalog("ml-latest-small", broken, POPULARITY, MAPPING, scale=HALF)
     assert await _snapshot(store) == before
     assert await store.set_aside_ratings() == []
