@@ -131,7 +131,10 @@ async def switch_dataset(settings: Settings, new: str, *, dry_run: bool, yes: bo
             say("Dry run: nothing was changed.")
             return 0
         if not yes:
-            say(f"To switch, run `python -m bot --switch-dataset {new} --yes` (a backup is taken first).")
+            say(
+                f"To switch, stop the bot and run `python -m bot --switch-dataset {new} --yes` "
+                "(a backup is taken first)."
+            )
             return 1
         if storage.dialect == "sqlite":
             backup = await asyncio.to_thread(backup_now, settings.db_path, settings.backup_dir)

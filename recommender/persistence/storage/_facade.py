@@ -171,7 +171,8 @@ class Storage(MemberListsMixin, OperationsMixin, CatalogueMixin):
                         f"keep every rating: `python -m bot --switch-dataset {dataset} --dry-run`, "
                         f"then the same with --yes. Or keep MOVIELENS_DATASET={current}."
                     )
-                await tx.execute("DELETE FROM movies")
+                # admins' movies are no dataset's: they stay (ids above any MovieLens id)
+                await tx.execute("DELETE FROM movies WHERE id NOT IN (SELECT movie_id FROM added_movies)")
             await tx.executemany(_sql.UPSERT_MOVIE, rows)
             stale = [r[0] for r in await tx.fetch("SELECT id FROM movies") if r[0] not in new_ids]
             if stale:
