@@ -3,6 +3,8 @@
 Steps: settings (a bad one exits 2 with the reason), logging (the token is redacted from every
 record), PREPARE (dataset -> SQLite catalog with popularity -> a first model if the registry has
 none), and only then the token check and the bot. ``--prepare-only`` stops after PREPARE.
+``--switch-dataset NEW`` moves the catalogue and every member rating to another dataset
+(``bot/switch_dataset.py``), after a ``--dry-run`` and with ``--yes``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Final, Literal, TextIO
 
 from recommender.core.config import ConfigError, Secret, Settings
+from recommender.core.types import DATASETS
 from recommender.pipeline.protocol import Epoch, Event, Start
 
 if TYPE_CHECKING:
@@ -114,11 +117,12 @@ def _say(message: str) -> None:
 
 
 async def prepare_catalog(settings: Settings) -> int:
-    """Dataset -> SQLite catalog with Bayesian popularity, unless already loaded. Returns its size."""
-    from recommender.core.types import Movie
+    """Dataset -> SQLite catalog with Bayesian popularity, unless already loaded. Returns its size.
+
+    Another dataset than the stored catalogue's is refused while members have ratings (the message
+    names ``--switch-dataset``, which moves them)."""
+    from bot.switch_dataset import catalogue_rows
     from recommender.data.movielens import load_from_settings
-    from recommender.data.popularity import bayesian_popularity
-    from recommender.data.readers import movies_from_frame
     from recommender.persistence.storage import Storage
 
     _say(f"Loading the {settings.movielens_dataset} dataset…")
@@ -128,15 +132,7 @@ async def prepare_catalog(settings: Settings) -> int:
             _say(f"Catalog already holds {data.name} ({stats['movies']:,} movies).")
             return int(stats["movies"])
 
-        def build() -> tuple[list[Movie], dict[int, tuple[int, float, float]]]:
-            pop = bayesian_popularity(data.ratings)
-            popularity = {
-                int(mid): (int(row["count"]), float(row["mean"]), float(row["score"]))
-                for mid, row in pop.iterrows()
-            }
-            return movies_from_frame(data.movies), popularity
-
-        movies, popularity = await asyncio.to_thread(build)
+        movies, popularity = await asyncio.to_thread(catalogue_rows, data)
         n = await storage.load_catalog(data.name, movies, popularity)
         _say(f"Loaded {n:,} movies of {data.name} into the catalog.")
         return n
@@ -158,7 +154,6 @@ async def open_service(
 ) -> AsyncIterator[RecommenderService]:
     """Open storage, build the catalogue from it, load the current model off the event loop; the
     service and then storage are closed on exit."""
-    from recommender.core.types import DATASETS
     from recommender.persistence.registry import Registry
     from recommender.persistence.storage import Storage
     from recommender.serving.catalog import Catalog
@@ -167,6 +162,7 @@ async def open_service(
     started = time.perf_counter()
     async with Storage(settings.storage_location, backup_dir=settings.backup_dir) as storage:
         movies = await storage.all_movies()
+        added = [a.movie.movie_id for a in await storage.added_movies()]
         popularity = await storage.popularity()
         dataset = await storage.catalog_dataset() or settings.movielens_dataset
         if dataset != settings.movielens_dataset:
@@ -190,6 +186,8 @@ async def open_service(
             DATASETS[dataset].scale,
             popularity=popularity,
             worker=chosen,
+            dataset=dataset,
+            added=added,
         )
         async with service:
             await service.reload_model_async()
@@ -286,7 +284,17 @@ def main(
         action="store_true",
         help="prepare the dataset, catalog and a first model; don't start",
     )
+    parser.add_argument(
+        "--switch-dataset",
+        metavar="NEW",
+        choices=sorted(DATASETS),
+        help="move the catalogue and every member rating to another MovieLens dataset",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="with --switch-dataset: show the mapping only")
+    parser.add_argument("--yes", action="store_true", help="with --switch-dataset: switch without asking")
     args = parser.parse_args(argv)
+    if (args.dry_run or args.yes) and not args.switch_dataset:
+        parser.error("--dry-run and --yes go with --switch-dataset NEW")
     try:
         settings = Settings.from_env(env)
     except ConfigError as exc:
@@ -294,6 +302,12 @@ def main(
         return EXIT_CONFIG
     setup_logging(settings)
     try:
+        if args.switch_dataset:
+            from bot.switch_dataset import switch_dataset
+
+            return asyncio.run(
+                switch_dataset(settings, args.switch_dataset, dry_run=args.dry_run, yes=args.yes, say=_say)
+            )
         return asyncio.run(
             run(settings, prepare_only=args.prepare_only, start=start, worker=worker, first_model=first_model)
         )

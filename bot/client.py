@@ -24,7 +24,7 @@ __all__ = ["COGS", "MovieBot", "MovieTree", "Retrainer", "create_bot"]
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.ratings", "bot.cogs.recommendations", "bot.cogs.admin")
+COGS = ("bot.cogs.ratings", "bot.cogs.recommendations", "bot.cogs.admin", "bot.cogs.catalogue")
 
 
 class MovieTree(app_commands.CommandTree):

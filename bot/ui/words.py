@@ -6,7 +6,9 @@ numbers behind them; this module is the one place they become English.
 
 from __future__ import annotations
 
+from recommender.core.types import Movie
 from recommender.serving.contract import (
+    ContentReason,
     Pick,
     PickReason,
     PopularityReason,
@@ -95,6 +97,8 @@ def explain_prediction(prediction: Prediction) -> str:
         )
         reason = prediction.popularity_reason or PopularityReason.NO_RATINGS
         text = f"{head}; {PREDICTION_POPULARITY_REASONS[reason]}"
+    elif prediction.content_reason is ContentReason.ADDED_MOVIE:
+        text = ADDED_MOVIE_PREDICTION.format(ratings=plural(prediction.n_ratings, "rating"))
     else:
         text = explain_path(prediction.path, prediction.n_ratings)
     if prediction.rated is not None:
@@ -102,8 +106,17 @@ def explain_prediction(prediction: Prediction) -> str:
     return text
 
 
+#: /predict for a movie an admin added since the last training
+ADDED_MOVIE_PREDICTION = (
+    "based on your {ratings}, matched by genres and year: this movie is newer than my model, "
+    "which learns it at the next retrain"
+)
+
+
 def pick_reason(pick: Pick) -> str:
     """Why one movie is in a list of picks."""
+    if pick.reason is PickReason.NEW_MOVIE:
+        return f"🆕 new here: I think you'd give it {stars(pick.stars)}, judging by its genres and year"
     if pick.reason is PickReason.POPULAR:
         if pick.ratings:
             return f"{stars(pick.stars)} on average from {plural(pick.ratings, 'rating')}"
@@ -132,3 +145,30 @@ def forget_done(deleted: int) -> str:
 def star_choice_name(value: float) -> str:
     """How one allowed value of ``/rate``'s stars is offered: ``4.5★``."""
     return f"{value:g}★"
+
+
+# -- movies added by admins (/addmovie, /editmovie, /removemovie) -----------------------------------
+def _movie_line(movie: Movie) -> str:
+    imdb = f", IMDb tt{movie.imdb_id:07d}" if movie.imdb_id else ""
+    return f"**{movie.display}** ({', '.join(movie.genres)}{imdb}; movie #{movie.movie_id})"
+
+
+def movie_added(movie: Movie) -> str:
+    return (
+        f"Added {_movie_line(movie)}. Members can find and rate it now; until the next retrain I "
+        "predict it from its genres and year."
+    )
+
+
+def movie_edited(movie: Movie) -> str:
+    return f"Updated: {_movie_line(movie)}."
+
+
+def remove_prompt(movie: Movie) -> str:
+    return (
+        f"Remove {_movie_line(movie)} from the catalogue? Members' ratings of it are kept aside, not deleted."
+    )
+
+
+def movie_removed(movie: Movie, kept: int) -> str:
+    return f"Removed **{movie.display}**; {plural(kept, 'rating')} of it kept aside (not deleted)."

@@ -47,3 +47,26 @@ class StorageUnavailable(RecommenderError):
             "I couldn't save that right now (the database is not writable), so nothing was changed. "
             "Please try again later." + (f" ({detail})" if detail else "")
         )
+
+
+class InvalidMovieDetails(RecommenderError):
+    """An admin's movie details that can't be stored (unknown genre, impossible year, bad IMDb id)."""
+
+
+class DuplicateMovie(InvalidMovieDetails):
+    def __init__(self, movie: Movie) -> None:
+        self.movie = movie
+        super().__init__(
+            f"“{movie.display}” is already in the catalogue (id {movie.movie_id}); nothing was added."
+        )
+
+
+class NotAddedMovie(RecommenderError):
+    """Only movies added by an admin may be edited or removed; the dataset's are left as they are."""
+
+    def __init__(self, movie: Movie) -> None:
+        self.movie = movie
+        super().__init__(
+            f"“{movie.display}” comes from the MovieLens dataset: only movies added with /addmovie "
+            "can be edited or removed."
+        )

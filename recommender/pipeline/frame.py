@@ -1,4 +1,8 @@
-"""The training frame: MovieLens ratings plus the members' (as extra users), and the hash holdout."""
+"""The training frame: MovieLens ratings plus the members' (as extra users), and the hash holdout.
+
+Movies admins added to the catalogue (newer than the dataset) join the dataset's movies, with their
+features (genres, year) from the catalogue, so members' ratings of them are trained on too.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,14 @@ from recommender.core.types import RatingScale, member_key, ml_key
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HOLDOUT_SCHEME", "TrainingFrame", "build_training_frame", "holdout_mask", "member_training_rows"]
+__all__ = [
+    "HOLDOUT_SCHEME",
+    "TrainingFrame",
+    "build_training_frame",
+    "holdout_mask",
+    "member_training_rows",
+    "training_movies",
+]
 
 #: Names the held-out split (holdout_mask); change it whenever that function's choice changes.
 HOLDOUT_SCHEME = "splitmix64(user,movie)-v1"
@@ -40,6 +51,16 @@ def member_training_rows(members: pd.DataFrame, movies: pd.DataFrame, scale: Rat
     return kept.assign(user_key=_keys(kept["user_id"], member_key))
 
 
+def training_movies(dataset_movies: pd.DataFrame, added: pd.DataFrame | None) -> pd.DataFrame:
+    """The dataset's movies plus the catalogue's added ones (an id the dataset holds stays the dataset's)."""
+    if added is None or added.empty:
+        return dataset_movies
+    extra = added[~added["movie_id"].isin(dataset_movies["movie_id"])]
+    columns = [c for c in dataset_movies.columns if c in extra.columns]
+    joined = pd.concat([dataset_movies, extra[columns]], ignore_index=True)
+    return joined.astype({"movie_id": dataset_movies["movie_id"].dtype})
+
+
 def holdout_mask(user_ids: np.ndarray, movie_ids: np.ndarray, fraction: float) -> np.ndarray:
     """Rows held out for testing, chosen by a hash of (user, movie) rather than by the seed.
 
@@ -63,12 +84,20 @@ class TrainingFrame:
     test: pd.DataFrame  # the MovieLens-only held-out rows
     n_member_ratings: int
     n_members: int
+    #: the dataset's movies plus the added ones: what the model is fitted with
+    movies: pd.DataFrame | None = None
 
 
 def build_training_frame(
-    data: Any, members: pd.DataFrame, *, max_users: int | None, test_fraction: float
+    data: Any,
+    members: pd.DataFrame,
+    *,
+    max_users: int | None,
+    test_fraction: float,
+    added: pd.DataFrame | None = None,
 ) -> TrainingFrame:
-    """MovieLens (optionally its first ``max_users`` users) minus the holdout, plus member ratings."""
+    """MovieLens (optionally its first ``max_users`` users) minus the holdout, plus member ratings
+    (of dataset movies and of ``added`` ones: the catalogue's movies newer than the dataset)."""
     ml = data.ratings
     if max_users is not None:
         ml = ml[ml["user_id"].isin(np.sort(ml["user_id"].unique())[:max_users])]
@@ -77,9 +106,10 @@ def build_training_frame(
     if test_fraction > 0:
         held = holdout_mask(ml["user_id"].to_numpy(), ml["movie_id"].to_numpy(), test_fraction)
         test, ml = ml[held], ml[~held]
-    extra = member_training_rows(members, data.movies, data.scale)
+    movies = training_movies(data.movies, added)
+    extra = member_training_rows(members, movies, data.scale)
     frame = pd.concat(
         [ml[_COLUMNS].astype({"user_id": "int64"}), extra[_COLUMNS].astype({"user_id": "int64"})],
         ignore_index=True,
     )
-    return TrainingFrame(frame, test, len(extra), int(extra["user_key"].nunique()))
+    return TrainingFrame(frame, test, len(extra), int(extra["user_key"].nunique()), movies)

@@ -30,7 +30,7 @@ def run_training(
     from recommender.data.movielens import load_from_settings
     from recommender.families.keras_fit import plot_loss
     from recommender.families.training import train_model
-    from recommender.persistence.storage import read_member_ratings
+    from recommender.persistence.storage import read_added_movies, read_member_ratings
 
     registry = Registry(settings.models_dir)
     version = registry.new_version(args.model)
@@ -41,7 +41,11 @@ def run_training(
     members = read_member_ratings(settings.storage_location) if not args.no_members else pd.DataFrame()
     if members.empty:
         members = pd.DataFrame({"user_id": [], "movie_id": [], "rating": [], "timestamp": []})
-    frame = build_training_frame(data, members, max_users=args.max_users, test_fraction=args.test_fraction)
+    # the catalogue's added movies are trained on with the members' ratings of them
+    added = read_added_movies(settings.storage_location) if not args.no_members else None
+    frame = build_training_frame(
+        data, members, max_users=args.max_users, test_fraction=args.test_fraction, added=added
+    )
     ratings, test = frame.ratings, frame.test
     counts = {
         "n_ratings": len(ratings),
@@ -60,7 +64,7 @@ def run_training(
     )
     result = train_model(
         ratings,
-        data.movies,
+        frame.movies if frame.movies is not None else data.movies,
         scale=data.scale,
         family=args.model,
         params=params,

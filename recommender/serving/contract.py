@@ -21,6 +21,7 @@ from recommender.persistence.storage import StoredRating
 from recommender.pipeline.protocol import Done, Event
 
 __all__ = [
+    "ContentReason",
     "MovieService",
     "Pick",
     "PickReason",
@@ -62,6 +63,14 @@ class PickReason(StrEnum):
     POPULAR = "popular"  # the Bayesian average of ``Pick.ratings`` ratings
     SIMILAR = "similar"  # learned item factors, cosine ``Pick.similarity``
     SHARED_GENRES = "shared_genres"  # popular and shares ``Pick.shared_genres`` genres
+    NEW_MOVIE = "new_movie"  # added by an admin, not learned yet: ``Pick.stars`` from genres and year
+
+
+class ContentReason(StrEnum):
+    """Why a prediction came from genres and year (path CONTENT) rather than a learned embedding."""
+
+    NOT_LEARNED = "not_learned"  # a dataset movie with too few ratings for the model
+    ADDED_MOVIE = "added_movie"  # added by an admin since the model was trained
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +105,8 @@ class Prediction:
     rated: float | None = None
     #: POPULARITY: how many ratings the movie's average is over (0: nobody's, the overall mean)
     movie_ratings: int = 0
+    #: CONTENT: why the movie has no learned embedding
+    content_reason: ContentReason | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +185,41 @@ class MovieService(Protocol):
 
     async def stats(self) -> ServiceStats:
         """Counts and the serving model's state."""
+        ...
+
+    def genres(self) -> list[str]:
+        """The dataset's genres, sorted: what an added movie may have."""
+        ...
+
+    def added_movies(self) -> list[Movie]:
+        """Movies added by admins (not from the dataset), oldest first."""
+        ...
+
+    async def add_movie(
+        self, title: str, year: int, genres: str, imdb_id: str | None = None, *, added_by: int
+    ) -> Movie:
+        """Add a movie newer than the dataset (``genres`` comma-separated); rateable at once.
+        Raises ``InvalidMovieDetails`` (``DuplicateMovie`` for a title+year or IMDb id already in
+        the catalogue) or ``StorageUnavailable``; nothing is stored then."""
+        ...
+
+    async def edit_movie(
+        self,
+        movie_id: int,
+        *,
+        title: str | None = None,
+        year: int | None = None,
+        genres: str | None = None,
+        imdb_id: str | None = None,
+        edited_by: int,
+    ) -> Movie:
+        """Correct an added movie (None keeps a field). Raises ``UnknownMovie``, ``NotAddedMovie``
+        for a dataset movie, or ``InvalidMovieDetails``."""
+        ...
+
+    async def remove_movie(self, movie_id: int, *, removed_by: int) -> int:
+        """Take an added movie out; its ratings are kept aside (returned: how many). Raises
+        ``UnknownMovie`` or ``NotAddedMovie``."""
         ...
 
     async def retrain(self, on_progress: ProgressCallback | None = None, *, force: bool = False) -> Done:

@@ -7,7 +7,7 @@ into ``Pick``s with a reason code and the number behind it. No storage, no reloa
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,17 @@ from recommender.serving.caches import FoldCache, FoldEntry, UserVector
 from recommender.serving.catalog import Catalog
 from recommender.serving.contract import Pick, PickReason, PopularityReason, ServingPath
 
-__all__ = ["Popularity", "Taste", "choose_taste", "personal_picks", "ratings_cutoff", "similar_picks"]
+__all__ = [
+    "Popularity",
+    "Taste",
+    "choose_taste",
+    "new_movie_pick",
+    "personal_picks",
+    "predict_stars",
+    "ratings_cutoff",
+    "similar_picks",
+    "with_new_movie",
+]
 
 #: Extra candidates asked of the model, in case it knows movies the catalogue doesn't.
 SPARE = 10
@@ -152,6 +162,33 @@ def predict_stars(model: ServingModel, user: UserVector, movie: Movie) -> tuple[
     if model.has_movie(movie.movie_id):
         return float(model.predict(user, np.asarray([movie.movie_id]))[0]), None
     return float(model.predict_content(user, movie.genres, movie.year)), ServingPath.CONTENT
+
+
+def new_movie_pick(
+    model: ServingModel, user: UserVector, movies: Iterable[Movie], exclude: Collection[int]
+) -> Pick | None:
+    """The added movie (not learned yet) this member would like most, by its genres and year."""
+    best: Pick | None = None
+    for movie in movies:
+        if movie.movie_id in exclude or model.has_movie(movie.movie_id):
+            continue
+        stars = model.predict_content(user, movie.genres, movie.year)
+        if best is None or stars > best.stars:
+            best = Pick(movie, float(stars), PickReason.NEW_MOVIE)
+    return best
+
+
+def with_new_movie(picks: list[Pick], new: Pick | None, k: int) -> list[Pick]:
+    """``picks`` with an added movie in the list when its content score fits this member's taste:
+    at least the stars of the weakest pick (it takes that place), or a list shorter than ``k``."""
+    if new is None or k <= 0:
+        return picks
+    if len(picks) >= k:
+        if new.stars < min(p.stars for p in picks):
+            return picks
+        picks = picks[: k - 1]
+    at = next((i for i, p in enumerate(picks) if p.stars < new.stars), len(picks))
+    return [*picks[:at], new, *picks[at:]]
 
 
 def similar_picks(

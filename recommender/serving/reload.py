@@ -40,8 +40,11 @@ class ModelWatcher:
         check_seconds: float = RELOAD_CHECK_SECONDS,
         retry_seconds: float = FAILED_RETRY_SECONDS,
         on_swap: Callable[[ServingModel], None] | None = None,
+        dataset: str | None = None,
     ) -> None:
         self.registry = registry
+        #: the catalogue's dataset: a version trained on another one knows other movie ids
+        self.dataset = dataset
         self.check_seconds = check_seconds
         self.retry_seconds = retry_seconds
         self._on_swap = on_swap
@@ -62,7 +65,20 @@ class ModelWatcher:
             version = self.registry.current_version()
             if version is None:
                 return None, None, "no model has been published yet"
-            return self.registry.load_current(), version, ""
+            model = self.registry.load_current()
+            trained_on = model.metrics.get("dataset") if isinstance(model.metrics, dict) else None
+            if self.dataset and isinstance(trained_on, str) and trained_on != self.dataset:
+                # after a dataset switch its ids name other films (or none): popularity until a retrain
+                return (
+                    None,
+                    version,
+                    (
+                        f"version {version} was trained on {trained_on}, "
+                        f"but the catalogue is {self.dataset}: "
+                        f"serving popular picks until a model is trained on {self.dataset} (/retrain)"
+                    ),
+                )
+            return model, version, ""
         except RecommenderError as exc:  # NoModel: missing, corrupt or half-written
             return None, version, str(exc)
         except Exception as exc:  # serving must survive any broken artifact; the log keeps the traceback

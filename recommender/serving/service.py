@@ -11,7 +11,7 @@ import asyncio
 import logging
 import operator
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from recommender.core.errors import InvalidStars, RecommenderError, RetrainInProgress, UnknownMovie
@@ -20,9 +20,12 @@ from recommender.persistence.registry import Registry
 from recommender.persistence.storage import Storage, StoredRating
 from recommender.pipeline.protocol import Done
 from recommender.scoring.model import ServingModel
+from recommender.serving import added as details
+from recommender.serving.added_movies import AddedMovies
 from recommender.serving.caches import FoldCache, RatingsCache
 from recommender.serving.catalog import Catalog
 from recommender.serving.contract import (
+    ContentReason,
     Pick,
     Prediction,
     ProgressCallback,
@@ -34,10 +37,12 @@ from recommender.serving.contract import (
 from recommender.serving.paths import (
     Popularity,
     choose_taste,
+    new_movie_pick,
     personal_picks,
     predict_stars,
     ratings_cutoff,
     similar_picks,
+    with_new_movie,
 )
 from recommender.serving.reload import FAILED_RETRY_SECONDS, RELOAD_CHECK_SECONDS, ModelWatcher
 
@@ -59,7 +64,7 @@ class Worker(Protocol):
     async def stop(self, grace: float | None = None) -> None: ...
 
 
-class RecommenderService:
+class RecommenderService(AddedMovies):
     """Rate, recommend, predict, similar, retrain: the operations behind the bot's commands."""
 
     def __init__(
@@ -73,6 +78,8 @@ class RecommenderService:
         worker: Worker | None = None,
         reload_check_seconds: float = RELOAD_CHECK_SECONDS,
         failed_retry_seconds: float = FAILED_RETRY_SECONDS,
+        dataset: str | None = None,
+        added: Iterable[int] = (),
     ) -> None:
         self.storage = storage
         self.catalog = catalog
@@ -90,8 +97,13 @@ class RecommenderService:
             check_seconds=reload_check_seconds,
             retry_seconds=failed_retry_seconds,
             on_swap=lambda _model: self._folds.clear(),
+            dataset=dataset,
         )
         self._retrain_lock = asyncio.Lock()
+        #: movies admins added (not from the dataset), and the genres they may have
+        self._added: set[int] = {int(m) for m in added}
+        self._genres = details.dataset_genres(m for m in catalog.movies if m.movie_id not in self._added)
+        self._catalogue_lock = asyncio.Lock()
 
     async def close(self) -> None:
         """Stop a background reload; the resources passed in are closed by whoever opened them."""
@@ -189,6 +201,8 @@ class RecommenderService:
             picks = self._popularity.picks(k, exclude, self.catalog)
         else:
             picks = personal_picks(model, taste.user, k, exclude, self.catalog)
+            fresh = new_movie_pick(model, taste.user, self._added_in_catalog(), exclude)
+            picks = with_new_movie(picks, fresh, k)
         return Recommendations(tuple(picks), taste.path, taste.n_ratings, taste.popularity_reason, version)
 
     async def predict(self, user_id: int, movie_id: int) -> Prediction:
@@ -211,8 +225,18 @@ class RecommenderService:
                 count,
             )
         stars, other_path = predict_stars(model, taste.user, movie)
+        why = None
+        if other_path is not None:
+            added = movie.movie_id in self._added
+            why = ContentReason.ADDED_MOVIE if added else ContentReason.NOT_LEARNED
         return Prediction(
-            movie, self._scale.clip(stars), other_path or taste.path, taste.n_ratings, None, own
+            movie,
+            self._scale.clip(stars),
+            other_path or taste.path,
+            taste.n_ratings,
+            None,
+            own,
+            content_reason=why,
         )
 
     async def similar(self, movie_id: int, k: int = 5) -> list[Pick]:

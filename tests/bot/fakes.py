@@ -16,9 +16,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from recommender.core.errors import InvalidStars, RecommenderError, RetrainInProgress, UnknownMovie
+from recommender.core.errors import (
+    InvalidStars,
+    NotAddedMovie,
+    RecommenderError,
+    RetrainInProgress,
+    UnknownMovie,
+)
 from recommender.core.types import DATASETS, Movie, RatingScale
 from recommender.pipeline.protocol import Done, Epoch, Start
+from recommender.serving import added as details
 from recommender.serving.catalog import shortened
 from recommender.serving.contract import (
     Pick,
@@ -69,6 +76,8 @@ class FakeService:
     can_retrain: bool = True
     _retraining: bool = False
     stopped_training: list[float] = field(default_factory=list)
+    #: ids of the movies admins added (the rest came from the dataset)
+    added: set[int] = field(default_factory=set)
 
     def _probe(self, name: str) -> None:
         if self.probe is not None:
@@ -235,6 +244,69 @@ class FakeService:
     async def stop_training(self, grace: float) -> bool:
         self.stopped_training.append(grace)
         return self._retraining
+
+    # -- added movies (the real service's checks: recommender.serving.added) ----------------------
+    def genres(self) -> list[str]:
+        return details.dataset_genres(m for m in self.movies if m.movie_id not in self.added)
+
+    def added_movies(self) -> list[Movie]:
+        return [m for m in self.movies if m.movie_id in self.added]
+
+    async def add_movie(
+        self, title: str, year: int, genres: str, imdb_id: str | None = None, *, added_by: int
+    ) -> Movie:
+        self._probe("add_movie")
+        self.calls.append(("add_movie", (title, year, genres, imdb_id, added_by)))
+        wanted = Movie(
+            max(10_000_000, max(m.movie_id for m in self.movies) + 1),
+            details.check_title(title),
+            details.check_year(year),
+            details.parse_genres(genres, self.genres()),
+            details.parse_imdb(imdb_id),
+        )
+        details.check_new(self.movies, wanted)
+        self.movies.append(wanted)
+        self.added.add(wanted.movie_id)
+        return wanted
+
+    def _added_movie(self, movie_id: int) -> Movie:
+        movie = self._get(movie_id)
+        if movie_id not in self.added:
+            raise NotAddedMovie(movie)
+        return movie
+
+    async def edit_movie(
+        self,
+        movie_id: int,
+        *,
+        title: str | None = None,
+        year: int | None = None,
+        genres: str | None = None,
+        imdb_id: str | None = None,
+        edited_by: int,
+    ) -> Movie:
+        self.calls.append(("edit_movie", (movie_id, title, year, genres, imdb_id, edited_by)))
+        old = self._added_movie(movie_id)
+        movie = Movie(
+            old.movie_id,
+            old.title if title is None else details.check_title(title),
+            old.year if year is None else details.check_year(year),
+            old.genres if genres is None else details.parse_genres(genres, self.genres()),
+            old.imdb_id if imdb_id is None else details.parse_imdb(imdb_id),
+        )
+        details.check_new(self.movies, movie, ignore=movie_id)
+        self.movies = [movie if m.movie_id == movie_id else m for m in self.movies]
+        return movie
+
+    async def remove_movie(self, movie_id: int, *, removed_by: int) -> int:
+        self.calls.append(("remove_movie", (movie_id, removed_by)))
+        self._added_movie(movie_id)
+        self.movies = [m for m in self.movies if m.movie_id != movie_id]
+        self.added.discard(movie_id)
+        kept = 0
+        for mine in self.ratings_by_user.values():
+            kept += mine.pop(movie_id, None) is not None
+        return kept
 
     # -- test helpers ------------------------------------------------------------------------
     def mark_trained(self, version: str = "v1") -> None:

@@ -74,6 +74,9 @@ async def test_no_command_takes_another_member_as_a_parameter(tmp_path):
         "similar": {"movie"},
         "retrain": set(),
         "stats": set(),
+        "addmovie": {"title", "year", "genres", "imdb"},
+        "editmovie": {"movie", "title", "year", "genres", "imdb"},
+        "removemovie": {"movie"},
     }
 
     bot = create_bot(Settings(data_dir=tmp_path), FakeService(), sync_commands=False)

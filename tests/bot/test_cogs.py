@@ -11,6 +11,8 @@ from recommender.core.config import Settings
 from tests.bot.fakes import FakeService
 
 EXPECTED = {"rate", "recommend", "predict", "similar", "ratings", "forget", "retrain", "stats"}
+EXPECTED |= {"addmovie", "editmovie", "removemovie"}
+ADMIN = {"retrain", "stats", "addmovie", "editmovie", "removemovie"}
 
 
 async def test_every_cog_loads_with_unique_described_commands(tmp_path):
@@ -28,7 +30,8 @@ async def test_every_cog_loads_with_unique_described_commands(tmp_path):
         assert command.description and command.description != "…", f"/{command.name} has no description"
         for param in command.parameters:
             assert param.description and param.description != "…", f"/{command.name} {param.name} undescribed"
-    admin = {c.name: c for c in commands if c.name in {"retrain", "stats"}}
+    admin = {c.name: c for c in commands if c.name in ADMIN}
+    assert set(admin) == ADMIN
     for command in admin.values():
         assert command.default_permissions is not None and command.default_permissions.manage_guild
         assert command.guild_only

@@ -45,6 +45,11 @@ def test_the_contract_names_every_method_the_bot_calls():
         "stats",
         "retrain",
         "stop_training",
+        "genres",
+        "added_movies",
+        "add_movie",
+        "edit_movie",
+        "remove_movie",
     }
 
 

@@ -15,20 +15,26 @@ server with the server's own durability settings.
 """
 
 from recommender.persistence.errors import StorageCorrupt, StorageError
+from recommender.persistence.storage._catalogue import ADDED_ID_BASE, AddedMovie, SetAside, SwitchCounts
 from recommender.persistence.storage._facade import Storage, StoredRating
 from recommender.persistence.storage._lists import ImportCounts
-from recommender.persistence.storage._reader import read_member_ratings
+from recommender.persistence.storage._reader import read_added_movies, read_member_ratings
 from recommender.persistence.storage._runs import LockOwner
 from recommender.persistence.storage.migrations import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = [
+    "ADDED_ID_BASE",
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "AddedMovie",
     "ImportCounts",
     "LockOwner",
+    "SetAside",
     "Storage",
     "StorageCorrupt",
     "StorageError",
     "StoredRating",
+    "SwitchCounts",
+    "read_added_movies",
     "read_member_ratings",
 ]

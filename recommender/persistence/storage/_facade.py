@@ -17,6 +17,7 @@ from recommender.core.errors import UnknownMovie
 from recommender.core.types import Movie
 from recommender.persistence.errors import ConstraintViolation, StorageError
 from recommender.persistence.storage._backend import Backend, Row, Tx, is_postgres_url
+from recommender.persistence.storage._catalogue import CatalogueMixin
 from recommender.persistence.storage._lists import MemberListsMixin
 from recommender.persistence.storage._runs import OperationsMixin
 
@@ -42,7 +43,7 @@ def _rating(row: Row) -> StoredRating:
     )
 
 
-class Storage(MemberListsMixin, OperationsMixin):
+class Storage(MemberListsMixin, OperationsMixin, CatalogueMixin):
     """Async access to the bot's database: ``async with Storage(location) as storage: ...``.
 
     ``location`` is a path (SQLite, the embedded default) or a ``postgresql://`` URL (several
@@ -146,9 +147,10 @@ class Storage(MemberListsMixin, OperationsMixin):
     ) -> int:
         """Store the dataset's movies (and their popularity); idempotent. Returns the catalog size.
 
-        Movies no longer in the dataset are removed unless a member rated them. Switching to another
-        dataset while members have ratings raises :class:`StorageError`: the same movie id means a
-        different film in another MovieLens release, so the ratings would silently change meaning.
+        Movies no longer in the dataset are removed unless a member rated them or an admin added
+        them. Switching to another dataset while members have ratings raises :class:`StorageError`:
+        the same movie id can mean a different film in another MovieLens release, so the ratings
+        would silently change meaning; :meth:`switch_catalog` moves them instead.
         ``popularity=None`` keeps the stored popularity; a mapping replaces it. IMDb/TMDB ids are
         stored when a movie carries them and kept when a later load does not.
         """
@@ -165,10 +167,12 @@ class Storage(MemberListsMixin, OperationsMixin):
                 if n_rated:
                     raise StorageError(
                         f"the catalog in {self.label} is {current!r} and {n_rated} member ratings refer "
-                        f"to its movie ids; refusing to replace it with {dataset!r}. Keep "
-                        f"MOVIELENS_DATASET={current} or start from a new BOT_DATA_DIR."
+                        f"to its movie ids; refusing to replace it with {dataset!r}. To switch and "
+                        f"keep every rating: `python -m bot --switch-dataset {dataset} --dry-run`, "
+                        f"then the same with --yes. Or keep MOVIELENS_DATASET={current}."
                     )
-                await tx.execute("DELETE FROM movies")
+                # admins' movies are no dataset's: they stay (ids above any MovieLens id)
+                await tx.execute("DELETE FROM movies WHERE id NOT IN (SELECT movie_id FROM added_movies)")
             await tx.executemany(_sql.UPSERT_MOVIE, rows)
             stale = [r[0] for r in await tx.fetch("SELECT id FROM movies") if r[0] not in new_ids]
             if stale:
@@ -253,10 +257,12 @@ class Storage(MemberListsMixin, OperationsMixin):
         return int(count), None if newest is None else float(newest)
 
     async def delete_user(self, user_id: int) -> int:
-        """Forget a member: ratings, hidden movies, watchlist. Returns how many ratings were deleted."""
+        """Forget a member: ratings, hidden movies, watchlist, anything kept aside. Returns how many
+        ratings were deleted."""
         user = int(user_id)
 
         async def body(tx: Tx) -> int:
+            await tx.execute("DELETE FROM set_aside_ratings WHERE user_id = ?", (user,))
             await tx.execute("DELETE FROM hidden WHERE user_id = ?", (user,))
             await tx.execute("DELETE FROM watchlist WHERE user_id = ?", (user,))
             return len(await tx.fetch("DELETE FROM ratings WHERE user_id = ? RETURNING movie_id", (user,)))

@@ -27,8 +27,10 @@ ON CONFLICT (id) DO UPDATE SET
     title = excluded.title, year = excluded.year, genres = excluded.genres, dataset = excluded.dataset,
     imdb_id = COALESCE(excluded.imdb_id, movies.imdb_id), tmdb_id = COALESCE(excluded.tmdb_id, movies.tmdb_id)
 """
+# a movie an admin added is no dataset movie: reloading the dataset keeps it
 DELETE_UNUSED_MOVIE = (
-    "DELETE FROM movies WHERE id = ? AND NOT EXISTS (SELECT 1 FROM ratings WHERE movie_id = ?)"
+    "DELETE FROM movies WHERE id = ? AND NOT EXISTS (SELECT 1 FROM ratings WHERE movie_id = ?) "
+    "AND NOT EXISTS (SELECT 1 FROM added_movies WHERE movie_id = movies.id)"
 )
 MOVIE_COLUMNS = "SELECT id, title, year, genres, imdb_id, tmdb_id FROM movies"
 RATING_COLUMNS = "SELECT user_id, movie_id, stars, guild_id, rated_at FROM ratings"

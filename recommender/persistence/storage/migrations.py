@@ -95,6 +95,32 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             acquired_at REAL NOT NULL
         )""",
     ),
+    # 4: movies added by admins (newer than the dataset), and member data kept aside when its movie
+    # left the catalogue (a dataset switch that found no match, or an added movie removed)
+    (
+        """CREATE TABLE added_movies (
+            movie_id  INTEGER PRIMARY KEY REFERENCES movies(id) ON DELETE CASCADE,
+            added_by  INTEGER NOT NULL,
+            added_at  REAL NOT NULL,
+            edited_by INTEGER,
+            edited_at REAL
+        )""",
+        # no foreign key: the movie is gone from the catalogue, which is why the row is here
+        """CREATE TABLE set_aside_ratings (
+            user_id      INTEGER NOT NULL,
+            kind         TEXT NOT NULL,
+            dataset      TEXT NOT NULL,
+            movie_id     INTEGER NOT NULL,
+            title        TEXT NOT NULL,
+            year         INTEGER,
+            stars        REAL,
+            rated_at     REAL NOT NULL,
+            guild_id     INTEGER,
+            reason       TEXT NOT NULL,
+            set_aside_at REAL NOT NULL
+        )""",
+        "CREATE INDEX set_aside_user ON set_aside_ratings(user_id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
