@@ -45,6 +45,15 @@ def test_the_contract_names_every_method_the_bot_calls():
         "stats",
         "retrain",
         "stop_training",
+        "genres",
+        "import_ratings",
+        "unrate",
+        "hide",
+        "unhide",
+        "hidden",
+        "add_to_watchlist",
+        "remove_from_watchlist",
+        "watchlist",
     }
 
 
