@@ -173,6 +173,13 @@ def import_refused(code: RejectCode) -> str:
 def import_done(summary: ImportSummary, whole_stars: bool) -> str:
     """``Imported 412 of 450 ratings; 38 couldn't be matched to a movie I know (the attached file).``"""
     offered = summary.matched + summary.unmatched
+    if not offered:
+        return "That file only lists films logged without a rating, so there was nothing to import."
+    if not summary.matched:
+        return (
+            f"None of the {plural(offered, 'rating')} in that file matched a movie I know, so nothing "
+            "changed: the attached file lists them, with the reason for each."
+        )
     lines = [f"Imported {summary.matched:,} of {offered:,} ratings"]
     if summary.unmatched:
         lines[0] += (

@@ -112,7 +112,9 @@ async def test_import_is_stored_at_once_and_folded_in_even_for_a_trained_member(
         result = await alice.slash(channel, "import", file=("ratings.csv", letterboxd(rows)))
         answer = result.followups[0] if result.followups else result.response
         assert answer.ephemeral
-        assert answer.content.startswith("Imported 10 of 12 ratings; 2 are not in my catalogue"), answer.content
+        assert answer.content.startswith("Imported 10 of 12 ratings; 2 are not in my catalogue"), (
+            answer.content
+        )
         [attachment] = answer.attachments
         assert attachment.filename == "not-imported.csv"
         body = (await attachment.read()).decode()
