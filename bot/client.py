@@ -14,7 +14,7 @@ from discord.ext import commands, tasks
 from bot import gate, health, telemetry
 from bot.checks import Cooldowns
 from bot.lifecycle import DRAIN_TIMEOUT, WORKER_GRACE, InFlight
-from bot.ui import components
+from bot.ui import components, lists
 from recommender.core.config import Settings
 from recommender.core.errors import RetrainInProgress
 from recommender.pipeline.protocol import Done
@@ -143,7 +143,7 @@ class MovieBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         # Buttons under messages sent before a restart are dispatched by their custom_id templates.
-        self.add_dynamic_items(*components.DYNAMIC_ITEMS)
+        self.add_dynamic_items(*components.DYNAMIC_ITEMS, *lists.LIST_ITEMS)
         for name in COGS:
             await self.load_extension(name)
         if self.sync_commands:

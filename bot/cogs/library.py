@@ -16,7 +16,7 @@ from discord.ext import commands
 from bot.checks import per_user_cooldown
 from bot.client import MovieBot
 from bot.cooldowns import LIMITS
-from bot.ui import components, words
+from bot.ui import lists, words
 from recommender.data.csvsafe import csv_bytes
 from recommender.data.imports import MAX_BYTES, RejectCode
 from recommender.serving.contract import ImportRefused
@@ -78,14 +78,14 @@ class Library(commands.Cog):
     async def watchlist(self, interaction: discord.Interaction) -> None:
         """The movies you saved for later; pick some to take them off."""
         movies = await self.bot.service.watchlist(interaction.user.id)
-        embed, view = components.list_message("watchlist", interaction.user.id, movies)
+        embed, view = lists.list_message("watchlist", interaction.user.id, movies)
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
     @app_commands.command(name="hidden")
     async def hidden(self, interaction: discord.Interaction) -> None:
         """The movies you marked "Not interested"; pick some to have them recommended again."""
         movies = await self.bot.service.hidden(interaction.user.id)
-        embed, view = components.list_message("hidden", interaction.user.id, movies)
+        embed, view = lists.list_message("hidden", interaction.user.id, movies)
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
 

@@ -27,7 +27,6 @@ from recommender.serving.contract import MovieService, Pick, PickFilter
 __all__ = [
     "DYNAMIC_ITEMS",
     "PAGE",
-    "list_view",
     "pick_view",
     "stars_view",
     "suggestion_view",
@@ -35,15 +34,15 @@ __all__ = [
 
 PAGE = 5  # picks per message: one row of buttons each, and Discord allows five rows
 MAX_OPTIONS = 25  # Discord's limit per select
-_OWNER = r"(?P<owner>[0-9]{1,20})"
+OWNER = r"(?P<owner>[0-9]{1,20})"
 _MOVIE = r"(?P<movie>[0-9]{1,18})"
 _YEARS = r"(?P<y0>[0-9]{0,4}):(?P<y1>[0-9]{0,4})"
-_MORE = rf"rec:more:{_OWNER}:(?P<skip>[0-9]{{1,5}}):(?P<genre>[^:]{{0,40}}):{_YEARS}"
-_SUGGEST = rf"pick:(?P<action>rate|predict|similar|unrate):{_OWNER}:{_MOVIE}(?::(?P<stars>[0-9.]{{1,8}}))?"
+_MORE = rf"rec:more:{OWNER}:(?P<skip>[0-9]{{1,5}}):(?P<genre>[^:]{{0,40}}):{_YEARS}"
+_SUGGEST = rf"pick:(?P<action>rate|predict|similar|unrate):{OWNER}:{_MOVIE}(?::(?P<stars>[0-9.]{{1,8}}))?"
 _SUGGESTED = ("rate", "predict", "similar", "unrate")  # commands whose "not found" offers buttons
 
 
-def _service(interaction: discord.Interaction) -> MovieService:
+def service_of(interaction: discord.Interaction) -> MovieService:
     client = interaction.client
     if not isinstance(client, BotState):
         raise RuntimeError("component pressed on a client that is not MovieBot")
@@ -54,12 +53,12 @@ def _cooldown(name: str) -> tuple[str, int, float]:
     return (name, *LIMITS[name])
 
 
-def _short(movie: Movie, limit: int = 80) -> str:
+def short_name(movie: Movie, limit: int = 80) -> str:
     text = movie.display
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class _Owned:
+class Owned:
     """What every item here shares: the owner in its custom id, and the gate around its action."""
 
     owner_id: int
@@ -72,7 +71,7 @@ class _Owned:
         await run_component(interaction, self.name, action, owner_id=self.owner_id, cooldown=limit)
 
 
-class _MovieButton(_Owned, discord.ui.DynamicItem[discord.ui.Button], template=r"rec:_:_"):
+class _MovieButton(Owned, discord.ui.DynamicItem[discord.ui.Button], template=r"rec:_:_"):
     """A button about one movie of one member's list: ``rec:<kind>:<owner>:<movie>``."""
 
     kind = "_"
@@ -98,38 +97,38 @@ class _MovieButton(_Owned, discord.ui.DynamicItem[discord.ui.Button], template=r
         raise NotImplementedError
 
 
-class RateButton(_MovieButton, template=rf"rec:rate:{_OWNER}:{_MOVIE}"):
+class RateButton(_MovieButton, template=rf"rec:rate:{OWNER}:{_MOVIE}"):
     kind = "rate"
 
     async def act(self, interaction: discord.Interaction) -> None:
-        service = _service(interaction)
+        service = service_of(interaction)
         movie = _known(service, self.movie_id)
         view = stars_view(self.owner_id, movie.movie_id, service.scale)
         text = f"How many stars do you give **{discord.utils.escape_markdown(movie.display)}**?"
         await interaction.response.send_message(text, view=view, ephemeral=True)
 
 
-class HideButton(_MovieButton, template=rf"rec:hide:{_OWNER}:{_MOVIE}"):
+class HideButton(_MovieButton, template=rf"rec:hide:{OWNER}:{_MOVIE}"):
     kind = "hide"
 
     async def act(self, interaction: discord.Interaction) -> None:
-        service = _service(interaction)
+        service = service_of(interaction)
         movie = _known(service, self.movie_id)
         new = await service.hide(self.owner_id, movie.movie_id)
         await interaction.response.send_message(words.hidden_text(movie, new), ephemeral=True)
 
 
-class WatchButton(_MovieButton, template=rf"rec:watch:{_OWNER}:{_MOVIE}"):
+class WatchButton(_MovieButton, template=rf"rec:watch:{OWNER}:{_MOVIE}"):
     kind = "watch"
 
     async def act(self, interaction: discord.Interaction) -> None:
-        service = _service(interaction)
+        service = service_of(interaction)
         movie = _known(service, self.movie_id)
         new = await service.add_to_watchlist(self.owner_id, movie.movie_id)
         await interaction.response.send_message(words.watchlist_text(movie, new), ephemeral=True)
 
 
-class LikeButton(_MovieButton, template=rf"rec:like:{_OWNER}:{_MOVIE}"):
+class LikeButton(_MovieButton, template=rf"rec:like:{OWNER}:{_MOVIE}"):
     kind = "like"
 
     async def act(self, interaction: discord.Interaction) -> None:
@@ -148,7 +147,7 @@ def _known(service: MovieService, movie_id: int) -> Movie:
 
 
 async def _send_similar(interaction: discord.Interaction, owner_id: int, movie_id: int) -> None:
-    service = _service(interaction)
+    service = service_of(interaction)
     movie = _known(service, movie_id)
     picks = await service.similar(movie.movie_id, PAGE, user_id=owner_id)
     embed = render.similar_embed(movie, picks)
@@ -160,7 +159,7 @@ async def _send_similar(interaction: discord.Interaction, owner_id: int, movie_i
 
 
 class MoreButton(
-    _Owned,
+    Owned,
     discord.ui.DynamicItem[discord.ui.Button],
     template=_MORE,
 ):
@@ -189,7 +188,7 @@ class MoreButton(
         await self._run(interaction, self.act, cooldown="recommend")
 
     async def act(self, interaction: discord.Interaction) -> None:
-        recs = await _service(interaction).recommend(
+        recs = await service_of(interaction).recommend(
             self.owner_id, PAGE, filters=self.filters, skip=self.skip
         )
         embed = render.recommend_embed(recs, self.filters, self.skip)
@@ -197,9 +196,7 @@ class MoreButton(
         await interaction.response.edit_message(embed=embed, view=view)
 
 
-class StarsSelect(
-    _Owned, discord.ui.DynamicItem[discord.ui.Select], template=rf"rec:stars:{_OWNER}:{_MOVIE}"
-):
+class StarsSelect(Owned, discord.ui.DynamicItem[discord.ui.Select], template=rf"rec:stars:{OWNER}:{_MOVIE}"):
     """The scale's star values for one movie; choosing one rates it."""
 
     def __init__(self, owner_id: int, movie_id: int, scale: RatingScale) -> None:
@@ -217,7 +214,7 @@ class StarsSelect(
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Select, match: re.Match[str], /
     ) -> Any:
-        return cls(int(match["owner"]), int(match["movie"]), _service(interaction).scale)
+        return cls(int(match["owner"]), int(match["movie"]), service_of(interaction).scale)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await self._run(interaction, self.act, cooldown="rate")
@@ -225,7 +222,7 @@ class StarsSelect(
     async def act(self, interaction: discord.Interaction) -> None:
         chosen = self.item.values[0] if self.item.values else ""
         stars = _stars(chosen, self.scale)
-        result = await _service(interaction).rate(self.owner_id, self.movie_id, stars, interaction.guild_id)
+        result = await service_of(interaction).rate(self.owner_id, self.movie_id, stars, interaction.guild_id)
         await interaction.response.edit_message(content=render.rate_message(result), view=None)
 
 
@@ -238,7 +235,7 @@ def _stars(text: str, scale: RatingScale) -> float:
 
 
 class SuggestionButton(
-    _Owned,
+    Owned,
     discord.ui.DynamicItem[discord.ui.Button],
     template=_SUGGEST,
 ):
@@ -265,7 +262,7 @@ class SuggestionButton(
         await self._run(interaction, self.act, cooldown="rate" if self.action == "rate" else None)
 
     async def act(self, interaction: discord.Interaction) -> None:
-        service = _service(interaction)
+        service = service_of(interaction)
         movie = _known(service, self.movie_id)
         if self.action == "similar":
             await _send_similar(interaction, self.owner_id, movie.movie_id)
@@ -282,68 +279,6 @@ class SuggestionButton(
             await interaction.response.edit_message(content=words.unrate_text(movie, removed), view=None)
 
 
-class _ListSelect(_Owned, discord.ui.DynamicItem[discord.ui.Select], template=r"lst:_:_"):
-    """A select of a member's watchlist or hidden movies: the chosen ones leave the list."""
-
-    kind = "_"
-
-    def __init__(self, owner_id: int, options: Sequence[discord.SelectOption]) -> None:
-        self.owner_id, self.name = owner_id, f"lst:{self.kind}"
-        select = discord.ui.Select(
-            custom_id=f"lst:{self.kind}:{owner_id}",
-            placeholder=words.LIST_PLACEHOLDERS[self.kind],
-            options=list(options),
-            max_values=max(1, len(options)),
-        )
-        super().__init__(select)
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Select, match: re.Match[str], /
-    ) -> Any:
-        return cls(int(match["owner"]), item.options)
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await self._run(interaction, self.act)
-
-    async def act(self, interaction: discord.Interaction) -> None:
-        service = _service(interaction)
-        chosen = [int(v) for v in self.item.values if v.isascii() and v.isdigit() and len(v) <= 18]
-        for movie_id in chosen:
-            await self.remove(service, movie_id)
-        movies = await self.remaining(service)
-        embed, view = list_message(self.kind, self.owner_id, movies)
-        await interaction.response.edit_message(
-            content=words.list_removed(self.kind, len(chosen)), embed=embed, view=view
-        )
-
-    async def remove(self, service: MovieService, movie_id: int) -> bool:
-        raise NotImplementedError
-
-    async def remaining(self, service: MovieService) -> list[Movie]:
-        raise NotImplementedError
-
-
-class UnhideSelect(_ListSelect, template=rf"lst:hidden:{_OWNER}"):
-    kind = "hidden"
-
-    async def remove(self, service: MovieService, movie_id: int) -> bool:
-        return await service.unhide(self.owner_id, movie_id)
-
-    async def remaining(self, service: MovieService) -> list[Movie]:
-        return await service.hidden(self.owner_id)
-
-
-class UnwatchSelect(_ListSelect, template=rf"lst:watchlist:{_OWNER}"):
-    kind = "watchlist"
-
-    async def remove(self, service: MovieService, movie_id: int) -> bool:
-        return await service.remove_from_watchlist(self.owner_id, movie_id)
-
-    async def remaining(self, service: MovieService) -> list[Movie]:
-        return await service.watchlist(self.owner_id)
-
-
 DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
     RateButton,
     HideButton,
@@ -352,8 +287,6 @@ DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
     MoreButton,
     StarsSelect,
     SuggestionButton,
-    UnhideSelect,
-    UnwatchSelect,
 )
 
 
@@ -380,22 +313,6 @@ def stars_view(owner_id: int, movie_id: int, scale: RatingScale) -> discord.ui.V
     return view
 
 
-def list_message(kind: str, owner_id: int, movies: Sequence[Movie]) -> tuple[discord.Embed, discord.ui.View]:
-    """The watchlist or hidden movies, and a select to take movies off it."""
-    embed = render.movie_list_embed(words.LIST_TITLES[kind], movies, words.LIST_EMPTY[kind])
-    view = discord.ui.View(timeout=None)
-    if movies:
-        options = [
-            discord.SelectOption(label=_short(m, 100), value=str(m.movie_id)) for m in movies[:MAX_OPTIONS]
-        ]
-        view.add_item((UnhideSelect if kind == "hidden" else UnwatchSelect)(owner_id, options))
-    return embed, view
-
-
-def list_view(kind: str, owner_id: int, movies: Sequence[Movie]) -> discord.ui.View:
-    return list_message(kind, owner_id, movies)[1]
-
-
 def suggestion_view(interaction: discord.Interaction, error: BaseException) -> discord.ui.View | None:
     """Buttons for "did you mean" titles after a command's "not found", or None."""
     error = unwrap(error)
@@ -410,5 +327,7 @@ def suggestion_view(interaction: discord.Interaction, error: BaseException) -> d
         stars = f"{float(value):g}"
     view = discord.ui.View(timeout=None)
     for movie in error.suggestions[:5]:
-        view.add_item(SuggestionButton(command, interaction.user.id, movie.movie_id, _short(movie), stars))
+        view.add_item(
+            SuggestionButton(command, interaction.user.id, movie.movie_id, short_name(movie), stars)
+        )
     return view
