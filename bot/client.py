@@ -11,10 +11,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
-from bot import health, telemetry
-from bot.checks import Cooldowns, check_rate_limits
-from bot.errors import describe_error, send_ephemeral
-from bot.lifecycle import DRAIN_TIMEOUT, SHUTDOWN_MESSAGE, WORKER_GRACE, InFlight
+from bot import gate, health, telemetry
+from bot.checks import Cooldowns
+from bot.lifecycle import DRAIN_TIMEOUT, WORKER_GRACE, InFlight
+from bot.ui import components, lists
 from recommender.core.config import Settings
 from recommender.core.errors import RetrainInProgress
 from recommender.pipeline.protocol import Done
@@ -24,7 +24,13 @@ __all__ = ["COGS", "MovieBot", "MovieTree", "Retrainer", "create_bot"]
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.ratings", "bot.cogs.recommendations", "bot.cogs.admin", "bot.cogs.catalogue")
+COGS = (
+    "bot.cogs.ratings",
+    "bot.cogs.recommendations",
+    "bot.cogs.library",
+    "bot.cogs.admin",
+    "bot.cogs.catalogue",
+)
 
 
 class MovieTree(app_commands.CommandTree):
@@ -48,44 +54,20 @@ class MovieTree(app_commands.CommandTree):
             gate.leave()
 
     async def _refuse_while_stopping(self, interaction: discord.Interaction) -> None:
-        telemetry.start(interaction)
-        try:
-            if interaction.type is discord.InteractionType.autocomplete:
-                await interaction.response.autocomplete([])
-                return
-            await interaction.response.send_message(SHUTDOWN_MESSAGE, ephemeral=True)
-        except discord.HTTPException:
-            log.debug("could not answer an interaction during shutdown", exc_info=True)
-        finally:
-            if interaction.type is not discord.InteractionType.autocomplete:
-                command = interaction.command.qualified_name if interaction.command else "?"
-                telemetry.finish(interaction, command, "shutting_down", self._stats())
+        command = interaction.command.qualified_name if interaction.command else "?"
+        await gate.refuse_while_stopping(interaction, command)
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        telemetry.start(interaction)
-        if interaction.type is discord.InteractionType.application_command:
-            check_rate_limits(interaction)  # raises CommandOnCooldown / GuildBusy -> on_error
+        gate.admit(interaction)  # raises CommandOnCooldown / GuildBusy -> on_error
         return True
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
     ) -> None:
-        message, outcome, expected = describe_error(error)
         command = interaction.command.qualified_name if interaction.command else "?"
-        if expected:
-            log.info("command /%s refused for user %s: %s", command, interaction.user.id, outcome)
-        else:
-            log.error("command /%s failed for user %s", command, interaction.user.id, exc_info=error)
-        try:
-            await send_ephemeral(interaction, message)
-        except discord.HTTPException:
-            # The interaction may have expired; the log line above is all we can still do.
-            log.warning("could not tell user %s about an error in /%s", interaction.user.id, command)
-        telemetry.finish(interaction, command, outcome, self._stats())
-
-    def _stats(self) -> telemetry.InteractionStats | None:
-        bot = self.client
-        return bot.interaction_stats if isinstance(bot, MovieBot) else None
+        # "Did you mean" titles come back as buttons that finish the command.
+        view = components.suggestion_view(interaction, error)
+        await gate.report_error(interaction, error, command, view=view)
 
 
 class Retrainer:
@@ -166,6 +148,8 @@ class MovieBot(commands.Bot):
         self.heartbeat_loop = tasks.loop(seconds=heartbeat_interval)(self._heartbeat_tick)
 
     async def setup_hook(self) -> None:
+        # Buttons under messages sent before a restart are dispatched by their custom_id templates.
+        self.add_dynamic_items(*components.DYNAMIC_ITEMS, *lists.LIST_ITEMS)
         for name in COGS:
             await self.load_extension(name)
         if self.sync_commands:

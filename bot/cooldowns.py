@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from discord import app_commands
 
-__all__ = ["Cooldowns"]
+__all__ = ["LIMITS", "Cooldowns"]
 
 
 class Cooldowns:
@@ -36,3 +36,11 @@ class Cooldowns:
 
     def reset(self) -> None:
         self._buckets.clear()
+
+
+#: Per-member limits shared by a command and the buttons that stand for it: (uses, seconds).
+LIMITS: dict[str, tuple[int, float]] = {
+    "rate": (10, 60.0),  # ten ratings a minute: a burst of catching up, not a script
+    "recommend": (3, 30.0),  # scoring every movie is the costliest thing a member can ask for
+    "import": (3, 600.0),  # a file of thousands of rows, once in a while
+}

@@ -12,9 +12,20 @@ import logging
 import discord
 from discord import app_commands
 
-from recommender.core.errors import RecommenderError
+from bot.ui import words
+from recommender.core.errors import RecommenderError, UnknownMovie
+from recommender.serving.catalog import AmbiguousTitle
+from recommender.serving.contract import ImportRefused
 
-__all__ = ["GENERIC_APOLOGY", "AdminOnly", "GuildBusy", "describe_error", "send_ephemeral", "unwrap"]
+__all__ = [
+    "GENERIC_APOLOGY",
+    "AdminOnly",
+    "GuildBusy",
+    "NotYourList",
+    "describe_error",
+    "send_ephemeral",
+    "unwrap",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +49,13 @@ class GuildBusy(app_commands.CheckFailure):
         super().__init__("This server is sending me too many commands right now.")
 
 
+class NotYourList(app_commands.CheckFailure):
+    """A button under another member's list was pressed."""
+
+    def __init__(self) -> None:
+        super().__init__(words.NOT_YOUR_LIST)
+
+
 def unwrap(error: BaseException) -> BaseException:
     """The error that really happened, under discord.py's invoke/transform wrappers."""
     seen = 0
@@ -58,6 +76,12 @@ def describe_error(error: BaseException) -> tuple[str, str, bool]:
     ``expected`` is False for bugs, which are logged with their traceback.
     """
     error = unwrap(error)
+    if isinstance(error, ImportRefused):
+        return words.import_refused(error.code), f"error:ImportRefused:{error.code.value}", True
+    if isinstance(error, AmbiguousTitle):
+        return words.ambiguous_title(error.query, error.suggestions), "error:UnknownMovie", True
+    if isinstance(error, UnknownMovie):
+        return words.unknown_movie(error.query, error.suggestions), "error:UnknownMovie", True
     if isinstance(error, RecommenderError):
         return str(error), f"error:{type(error).__name__}", True
     if isinstance(error, app_commands.CommandOnCooldown):
@@ -74,7 +98,7 @@ def describe_error(error: BaseException) -> tuple[str, str, bool]:
             "rate_limited",
             True,
         )
-    if isinstance(error, AdminOnly):
+    if isinstance(error, AdminOnly | NotYourList):
         return str(error), "forbidden", True
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works in a server.", "forbidden", True
@@ -87,19 +111,22 @@ def describe_error(error: BaseException) -> tuple[str, str, bool]:
     return GENERIC_APOLOGY, f"bug:{type(error).__name__}", False
 
 
-async def send_ephemeral(interaction: discord.Interaction, message: str) -> None:
+async def send_ephemeral(
+    interaction: discord.Interaction, message: str, *, view: discord.ui.View | None = None
+) -> None:
     """Reply privately whether or not the interaction was already acknowledged."""
+    extra = {"view": view} if view is not None else {}
     if not interaction.response.is_done():
-        await interaction.response.send_message(message, ephemeral=True)
+        await interaction.response.send_message(message, ephemeral=True, **extra)
         return
     if interaction.extras.get("public_defer"):
         # A public "thinking…" placeholder can't become private, and a follow-up would only replace
         # it (publicly). So: complete it, answer privately, then remove the public placeholder.
         await interaction.edit_original_response(content="I couldn't answer that one.")
-        await interaction.followup.send(message, ephemeral=True)
+        await interaction.followup.send(message, ephemeral=True, **extra)
         try:
             await interaction.delete_original_response()
         except discord.HTTPException:
             log.debug("could not delete the public placeholder after an error", exc_info=True)
         return
-    await interaction.followup.send(message, ephemeral=True)
+    await interaction.followup.send(message, ephemeral=True, **extra)

@@ -1,4 +1,4 @@
-"""``/rate``, ``/ratings`` and ``/forget``: a member's own ratings."""
+"""``/rate``, ``/unrate``, ``/ratings`` and ``/forget``: a member's own ratings."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.checks import per_user_cooldown
 from bot.client import MovieBot
+from bot.cooldowns import LIMITS
 from bot.ui import render, words
 from bot.ui.transformers import MAX_CHOICES, MovieTransformer
 from bot.ui.views import ConfirmForget
@@ -17,7 +18,7 @@ from recommender.core.types import Movie, RatingScale
 
 log = logging.getLogger(__name__)
 
-RATE_LIMIT = (10, 60.0)  # ten ratings a minute: a burst of catching up, not a script
+RATE_LIMIT = LIMITS["rate"]
 
 
 def star_choices(scale: RatingScale) -> list[app_commands.Choice[float]]:
@@ -84,11 +85,25 @@ class Ratings(commands.Cog):
         embed = render.ratings_embed(rows, page, interaction.user.display_name)
         await interaction.followup.send(embed=embed, ephemeral=True)
 
+    @app_commands.command(name="unrate")
+    @app_commands.describe(movie="The movie whose rating you want to remove")
+    async def unrate(
+        self, interaction: discord.Interaction, movie: app_commands.Transform[Movie, MovieTransformer]
+    ) -> None:
+        """Remove your rating of one movie."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        removed = await self.bot.service.unrate(interaction.user.id, movie.movie_id)
+        await interaction.followup.send(words.unrate_text(movie, removed), ephemeral=True)
+
     @app_commands.command(name="forget")
     async def forget(self, interaction: discord.Interaction) -> None:
         """Delete all your ratings everywhere, after you confirm."""
+        n = len(await self.bot.service.ratings(interaction.user.id))
+        if not n:
+            await interaction.response.send_message("You have no ratings to delete.", ephemeral=True)
+            return
         view = ConfirmForget(self.bot, interaction.user.id, interaction)
-        await interaction.response.send_message(render.forget_prompt(), view=view, ephemeral=True)
+        await interaction.response.send_message(render.forget_prompt(n), view=view, ephemeral=True)
 
 
 async def setup(bot: MovieBot) -> None:

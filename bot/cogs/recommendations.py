@@ -1,4 +1,4 @@
-"""``/recommend``, ``/predict`` and ``/similar``: what the model thinks."""
+"""``/recommend``, ``/predict`` and ``/similar``: what the model thinks, with buttons under each pick."""
 
 from __future__ import annotations
 
@@ -11,13 +11,46 @@ from discord.ext import commands
 from bot import telemetry
 from bot.checks import per_user_cooldown
 from bot.client import MovieBot
-from bot.ui import render
-from bot.ui.transformers import MovieTransformer
+from bot.cooldowns import LIMITS
+from bot.ui import components, render
+from bot.ui.transformers import MAX_CHOICES, MovieTransformer
+from recommender.core.errors import RecommenderError
 from recommender.core.types import Movie
+from recommender.serving.contract import PickFilter
 
 log = logging.getLogger(__name__)
 
-RECOMMEND_LIMIT = (3, 30.0)  # scoring every movie is the costliest thing a member can ask for
+RECOMMEND_LIMIT = LIMITS["recommend"]
+DECADES = tuple(range(1900, 2030, 10))
+FIRST_YEAR, LAST_YEAR = 1870, 2100
+
+
+def genre_choices(genres: list[str]) -> list[app_commands.Choice[str]]:
+    """The catalogue's genres as ``/recommend``'s choices (Discord takes at most 25)."""
+    return [app_commands.Choice(name=g, value=g) for g in genres[:MAX_CHOICES]]
+
+
+def decade_choices() -> list[app_commands.Choice[int]]:
+    return [app_commands.Choice(name=f"{d}s", value=d) for d in DECADES]
+
+
+def _choices(genres: list[str]) -> dict[str, list[app_commands.Choice[str]] | list[app_commands.Choice[int]]]:
+    offered: dict[str, list[app_commands.Choice[str]] | list[app_commands.Choice[int]]] = {
+        "decade": decade_choices()
+    }
+    if genres:  # an empty catalogue has none, and Discord refuses an empty list of choices
+        offered["genre"] = genre_choices(genres)
+    return offered
+
+
+def pick_filter(genre: str | None, decade: int | None, since: int | None, until: int | None) -> PickFilter:
+    """The options as one filter; a decade and a year range narrow each other."""
+    lows = [v for v in (decade, since) if v is not None]
+    highs = [v for v in (None if decade is None else decade + 9, until) if v is not None]
+    low, high = (max(lows) if lows else None), (min(highs) if highs else None)
+    if low is not None and high is not None and low > high:
+        raise RecommenderError(f"No year is both from {low} and up to {high}: please widen the years.")
+    return PickFilter(genre or None, low, high)
 
 
 async def _defer_public(interaction: discord.Interaction) -> None:
@@ -25,20 +58,49 @@ async def _defer_public(interaction: discord.Interaction) -> None:
     interaction.extras["public_defer"] = True  # so an error can replace it with a private message
 
 
+def recommend_command(bot: MovieBot) -> app_commands.Command[None, ..., None]:
+    """``/recommend`` with the genres of the stored catalogue as choices, known only at run time."""
+
+    @app_commands.command(name="recommend")
+    @app_commands.describe(
+        genre="Only movies of this genre",
+        decade="Only movies from this decade",
+        since="Only movies from this year on",
+        until="Only movies up to this year",
+    )
+    @app_commands.choices(**_choices(bot.service.genres()))
+    @per_user_cooldown(*RECOMMEND_LIMIT)
+    async def recommend(
+        interaction: discord.Interaction,
+        genre: str | None = None,
+        decade: int | None = None,
+        since: app_commands.Range[int, FIRST_YEAR, LAST_YEAR] | None = None,
+        until: app_commands.Range[int, FIRST_YEAR, LAST_YEAR] | None = None,
+    ) -> None:
+        """Five movies you haven't rated that I think you'll like, with buttons to act on each."""
+        filters = pick_filter(genre, decade, since, until)  # before deferring: a bad range is private
+        await _defer_public(interaction)
+        user = interaction.user.id
+        recs = await bot.service.recommend(user, k=components.PAGE, filters=filters)
+        telemetry.set_path(interaction, recs.path)
+        view = components.pick_view(user, recs.picks, filters=filters, skip=0)
+        await interaction.followup.send(embed=render.recommend_embed(recs, filters), view=view)
+
+    return recommend
+
+
 class Recommendations(commands.Cog):
     """Personal picks, predictions and look-alikes."""
 
     def __init__(self, bot: MovieBot) -> None:
         self.bot = bot
+        self.recommend = recommend_command(bot)
 
-    @app_commands.command(name="recommend")
-    @per_user_cooldown(*RECOMMEND_LIMIT)
-    async def recommend(self, interaction: discord.Interaction) -> None:
-        """Five movies you haven't rated that I think you'll like."""
-        await _defer_public(interaction)
-        recs = await self.bot.service.recommend(interaction.user.id, k=5)
-        telemetry.set_path(interaction, recs.path)
-        await interaction.followup.send(embed=render.recommend_embed(recs))
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.recommend)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.recommend.name)
 
     @app_commands.command(name="predict")
     @app_commands.describe(movie="The movie: start typing its title and pick it from the list")
@@ -58,8 +120,9 @@ class Recommendations(commands.Cog):
     ) -> None:
         """Movies similar to one you pick, by what the model learned."""
         await _defer_public(interaction)
-        picks = await self.bot.service.similar(movie.movie_id, k=5)
-        await interaction.followup.send(embed=render.similar_embed(movie, picks))
+        picks = await self.bot.service.similar(movie.movie_id, k=5, user_id=interaction.user.id)
+        view = components.pick_view(interaction.user.id, picks)
+        await interaction.followup.send(embed=render.similar_embed(movie, picks), view=view)
 
 
 async def setup(bot: MovieBot) -> None:

@@ -6,10 +6,15 @@ numbers behind them; this module is the one place they become English.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from recommender.core.types import Movie
+from recommender.data.imports import MAX_BYTES, MAX_ROWS, RejectCode
 from recommender.serving.contract import (
     ContentReason,
+    ImportSummary,
     Pick,
+    PickFilter,
     PickReason,
     PopularityReason,
     Prediction,
@@ -19,24 +24,31 @@ from recommender.serving.contract import (
 )
 
 __all__ = [
+    "IMPORT_REFUSALS",
+    "NOT_YOUR_LIST",
     "PATH_LABELS",
+    "ambiguous_title",
+    "describe_filter",
     "explain_path",
     "explain_prediction",
     "explain_recommendations",
     "forget_done",
+    "import_done",
+    "import_refused",
     "pick_reason",
     "plural",
     "rate_text",
     "star_choice_name",
     "stars",
+    "unknown_movie",
 ]
 
 #: Which part of the recommender answered, for a footer.
 PATH_LABELS: dict[ServingPath, str] = {
     ServingPath.TRAINED: "your taste profile from the last training",
-    ServingPath.FOLD_IN: "your ratings, folded into the model just now",
+    ServingPath.FOLD_IN: "all your ratings, including your newest ones",
     ServingPath.POPULARITY: "popular, well-rated movies",
-    ServingPath.CONTENT: "genres and year (the model doesn't know this movie yet)",
+    ServingPath.CONTENT: "genres and year (too few people have rated this movie for more)",
 }
 
 # Why the popularity path was taken, for a list of picks.
@@ -172,3 +184,125 @@ def remove_prompt(movie: Movie) -> str:
 
 def movie_removed(movie: Movie, kept: int) -> str:
     return f"Removed **{movie.display}**; {plural(kept, 'rating')} of it kept aside (not deleted)."
+
+
+NOT_YOUR_LIST = "This list is someone else's: use /recommend to get your own."
+
+_MIB = MAX_BYTES / (1024 * 1024)
+_FORMATS = "a Letterboxd ratings.csv or diary.csv, IMDb's ratings export, or a movieId,rating CSV"
+
+#: Why a whole file was refused; nothing was imported from it.
+IMPORT_REFUSALS: dict[RejectCode, str] = {
+    RejectCode.EMPTY: "That file is empty.",
+    RejectCode.TOO_LARGE: f"That file is too big: I read files of up to {_MIB:g} MB.",
+    RejectCode.TOO_MANY_ROWS: f"That file has more than {MAX_ROWS:,} rows, more than I import at once.",
+    RejectCode.BINARY: "That isn't a text file: please send the CSV itself, not a zip or a spreadsheet.",
+    RejectCode.NOT_UTF8: "I can only read UTF-8 text: please send the CSV exactly as the site exported it.",
+    RejectCode.HTML: "That's a web page saved as a file, not the CSV export itself.",
+    RejectCode.MALFORMED: "That file isn't a readable CSV (a quote is never closed, or similar).",
+    RejectCode.UNKNOWN_COLUMNS: f"I don't recognise that file's columns: send {_FORMATS}.",
+    RejectCode.NO_ROWS: "That file has its header row but no ratings under it.",
+}
+
+
+def import_refused(code: RejectCode) -> str:
+    return f"{IMPORT_REFUSALS[code]} Nothing was imported."
+
+
+def import_done(summary: ImportSummary, whole_stars: bool) -> str:
+    """``Imported 412 of 450 ratings; 38 couldn't be matched to a movie I know (the attached file).``"""
+    offered = summary.matched + summary.unmatched
+    if not offered:
+        return "That file only lists films logged without a rating, so there was nothing to import."
+    if not summary.matched:
+        return (
+            f"None of the {plural(offered, 'rating')} in that file matched a movie I know, so nothing "
+            "changed: the attached file lists them, with the reason for each."
+        )
+    lines = [f"Imported {summary.matched:,} of {offered:,} ratings"]
+    if summary.unmatched:
+        lines[0] += (
+            f"; {summary.unmatched:,} {'is' if summary.unmatched == 1 else 'are'} not in my catalogue "
+            "or had no usable rating: they're in the attached file, with the reason for each."
+        )
+    else:
+        lines[0] += "."
+    if summary.unchanged:
+        lines.append(f"{plural(summary.unchanged, 'rating')} you already had stayed as they were.")
+    if summary.duplicates:
+        lines.append(f"{plural(summary.duplicates, 'repeat')} of the same film: the latest one counts.")
+    if summary.skipped_unrated:
+        lines.append(f"{plural(summary.skipped_unrated, 'film')} logged without a rating were skipped.")
+    if summary.rounded and whole_stars:
+        lines.append("This server uses whole stars, so half stars were rounded up (3.5★ became 4★).")
+    lines.append(f"You now have {plural(summary.n_ratings, 'rating')}; /recommend uses them right away.")
+    return "\n".join(lines)
+
+
+def unknown_movie(query: str, suggestions: Sequence[Movie]) -> str:
+    shown = query if len(query) <= 80 else query[:77] + "..."
+    text = f"I couldn't find a movie called “{shown}”."
+    if suggestions:
+        text += " Did you mean: " + "; ".join(m.display for m in suggestions[:5]) + "? Pick one below."
+    return text
+
+
+def ambiguous_title(query: str, remakes: Sequence[Movie]) -> str:
+    shown = query if len(query) <= 80 else query[:77] + "..."
+    years = ", ".join(str(m.year) for m in remakes if m.year)
+    return f"There are several movies called “{shown}” ({years}): pick the one you mean below."
+
+
+def describe_filter(filters: PickFilter | None) -> str:
+    """``Crime, 1990-1999`` for a list's title; empty without a filter."""
+    if filters is None or not filters.active:
+        return ""
+    parts = [filters.genre] if filters.genre else []
+    low, high = filters.year_from, filters.year_to
+    if low is not None and high is not None:
+        parts.append(str(low) if low == high else f"{low}–{high}")
+    elif low is not None:
+        parts.append(f"from {low}")
+    elif high is not None:
+        parts.append(f"up to {high}")
+    return ", ".join(p for p in parts if p)
+
+
+def hidden_text(movie: Movie, new: bool) -> str:
+    title = f"**{movie.display}**"
+    if not new:
+        return f"{title} is already hidden: I won't suggest it. /hidden brings movies back."
+    return f"Hidden {title}: I won't suggest it again. /hidden brings it back."
+
+
+def watchlist_text(movie: Movie, new: bool) -> str:
+    title = f"**{movie.display}**"
+    if not new:
+        return f"{title} is already on your watchlist (/watchlist)."
+    return f"Added {title} to your watchlist (/watchlist shows it)."
+
+
+def unrate_text(movie: Movie, removed: Movie | None) -> str:
+    if removed is None:
+        return f"You haven't rated **{movie.display}**, so there was nothing to remove."
+    return f"Removed your rating of **{removed.display}**."
+
+
+LIST_TITLES = {"hidden": "Movies you hid", "watchlist": "Your watchlist"}
+LIST_EMPTY = {
+    "hidden": "You haven't hidden any movies. Press *Not interested* under a pick to hide it.",
+    "watchlist": "Your watchlist is empty. Press *Watchlist* under a pick to add it.",
+}
+LIST_PLACEHOLDERS = {"hidden": "Recommend again…", "watchlist": "Remove from the watchlist…"}
+
+
+def list_removed(kind: str, n: int) -> str:
+    if kind == "hidden":
+        return f"{plural(n, 'movie')} can be recommended again."
+    return f"Removed {plural(n, 'movie')} from your watchlist."
+
+
+def export_text(n: int) -> str:
+    if not n:
+        return "You have no ratings to export yet: try `/rate` or `/import`."
+    return f"Here are your {plural(n, 'rating')} (a CSV that `/import` reads back)."

@@ -37,9 +37,6 @@ class AddedMovies:
 
     _movie: Callable[[int], Movie]  # the service's catalogue lookup (UnknownMovie)
 
-    def genres(self) -> list[str]:
-        return list(self._genres)
-
     def _added_in_catalog(self) -> list[Movie]:
         return [m for i in sorted(self._added) if (m := self.catalog.get(i)) is not None]
 

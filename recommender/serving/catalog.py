@@ -23,14 +23,14 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from recommender.core.errors import UnknownMovie
+from recommender.core.errors import RecommenderError, UnknownMovie
 from recommender.core.types import Movie
 from recommender.serving.titlekeys import aliases as _aliases
 from recommender.serving.titlekeys import fold
 from recommender.serving.titlekeys import parse as _parse
 from recommender.serving.vocabulary import WordIndex
 
-__all__ = ["Catalog", "display_name", "fold", "shortened"]
+__all__ = ["AmbiguousTitle", "Catalog", "display_name", "fold", "shortened"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,16 @@ POPULARITY_WEIGHT = 6.0  # points (of 100) the most popular movie gains in the f
 SUGGEST_CUTOFF = 60
 #: suggestions scoring this far below the best one are dropped as noise
 SUGGEST_MARGIN = 10
+
+
+class AmbiguousTitle(UnknownMovie):
+    """Several movies carry exactly this title (remakes); ``suggestions`` are them, oldest first."""
+
+    def __init__(self, query: str, remakes: Sequence[Movie]) -> None:
+        self.query = query
+        self.suggestions = list(remakes)
+        years = "; ".join(m.display for m in self.suggestions)
+        RecommenderError.__init__(self, f"Several movies are called “{query[:80]}”: {years}.")
 
 
 def display_name(movie: Movie, max_len: int) -> str:
@@ -290,8 +300,33 @@ class Catalog:
         if len(hits) == 1:
             return self._movies[hits[0]]
         if len(hits) > 1:
-            raise UnknownMovie(raw, [self._movies[i] for i in sorted(hits)[:5]])  # most popular first
+            raise AmbiguousTitle(raw, self._by_year(sorted(hits)[:5]))  # the five best known, by year
         raise UnknownMovie(raw, self.suggest(raw))
+
+    def _by_year(self, indices: Iterable[int]) -> list[Movie]:
+        return [self._movies[i] for i in sorted(indices, key=lambda i: (self._years[i] or 9999, i))]
+
+    def lookup(self, title: str, year: int | None = None) -> Movie | None:
+        """An exact title (and year) or None: the import path, with no "did you mean" search.
+
+        A year picks among remakes; one a year off is accepted when the title is unique (Letterboxd
+        and MovieLens date some films a year apart). Never raises.
+        """
+        raw = (title or "").strip()[:MAX_QUERY]
+        _, key, _ = _parse(raw, allow_year=False)
+        hits = self._exact.get(key, []) if key else []
+        if not hits:  # "Heat (1995)" in one cell
+            _, key, typed = _parse(raw, allow_year=True)
+            hits = self._exact.get(key, []) if key and typed is not None else []
+            year = typed if year is None else year
+        if year is not None:
+            same = [i for i in hits if self._years[i] == year]
+            if len(same) == 1:
+                return self._movies[same[0]]
+            if len(hits) == 1 and (not self._years[hits[0]] or abs(int(self._years[hits[0]]) - year) <= 1):
+                return self._movies[hits[0]]
+            return None
+        return self._movies[hits[0]] if len(hits) == 1 else None
 
     def suggest(self, text: str, limit: int = 5) -> list[Movie]:
         """ "Did you mean" titles for text that matched nothing exactly.

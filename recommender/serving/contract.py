@@ -16,14 +16,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from recommender.core.errors import RecommenderError
 from recommender.core.types import Movie, RatingScale
+from recommender.data.imports import ImportFormat, RejectCode
 from recommender.persistence.storage import StoredRating
 from recommender.pipeline.protocol import Done, Event
 
 __all__ = [
     "ContentReason",
+    "ImportRefused",
+    "ImportSummary",
     "MovieService",
     "Pick",
+    "PickFilter",
     "PickReason",
     "PopularityReason",
     "Prediction",
@@ -110,6 +115,56 @@ class Prediction:
 
 
 @dataclass(frozen=True, slots=True)
+class PickFilter:
+    """What a member asked ``/recommend`` for: one genre, and years from / to (inclusive)."""
+
+    genre: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.genre is not None or self.year_from is not None or self.year_to is not None
+
+    def matches(self, movie: Movie) -> bool:
+        if self.genre is not None and self.genre not in movie.genres:
+            return False
+        if self.year_from is None and self.year_to is None:
+            return True
+        if movie.year is None:
+            return False
+        return (self.year_from or movie.year) <= movie.year <= (self.year_to or movie.year)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSummary:
+    """What one ``/import`` did; the counts are distinct movies unless named rows."""
+
+    format: ImportFormat
+    rows: int  # data rows read from the file
+    matched: int  # distinct movies matched to the catalogue
+    inserted: int
+    updated: int
+    unchanged: int  # already rated so (or rated more recently in the bot, which wins)
+    unmatched: int  # rows that named no catalogue movie or had a bad rating
+    #: the unmatched rows with their line and reason, as a CSV file (empty when there are none)
+    unmatched_csv: bytes
+    rounded: bool  # halves were rounded to the dataset's whole stars
+    skipped_unrated: int  # logged without a rating (Letterboxd)
+    duplicates: int  # rows for a movie that a later row of the file replaced
+    n_ratings: int  # the member's ratings after the import
+
+
+class ImportRefused(RecommenderError):
+    """The file as a whole can't be imported; nothing was written. ``code`` says why (the bot words it)."""
+
+    def __init__(self, code: RejectCode, detail: str = "") -> None:
+        self.code = code
+        self.detail = detail  # for logs
+        super().__init__("I couldn't import that file; nothing was changed.")
+
+
+@dataclass(frozen=True, slots=True)
 class RatingResult:
     movie: Movie
     stars: float
@@ -162,16 +217,59 @@ class MovieService(Protocol):
         """Delete all of one member's ratings; how many. Raises ``StorageUnavailable``."""
         ...
 
-    async def recommend(self, user_id: int, k: int = 5) -> Recommendations:
-        """Up to ``k`` movies the member has not rated, best first. Never raises for a member."""
+    async def recommend(
+        self, user_id: int, k: int = 5, *, filters: PickFilter | None = None, skip: int = 0
+    ) -> Recommendations:
+        """Up to ``k`` movies the member has not rated or hidden, matching ``filters``, best first,
+        after the ``skip`` best ("show more"). Never raises for a member."""
         ...
 
     async def predict(self, user_id: int, movie_id: int) -> Prediction:
         """The member's stars for one movie, within the scale. Raises ``UnknownMovie``."""
         ...
 
-    async def similar(self, movie_id: int, k: int = 5) -> list[Pick]:
-        """Up to ``k`` movies like this one. Raises ``UnknownMovie``."""
+    async def similar(self, movie_id: int, k: int = 5, *, user_id: int | None = None) -> list[Pick]:
+        """Up to ``k`` movies like this one (none that ``user_id`` hid). Raises ``UnknownMovie``."""
+        ...
+
+    def genres(self) -> list[str]:
+        """The catalogue's genres, most common first: ``/recommend``'s choices, and the only ones an
+        added movie may have."""
+        ...
+
+    async def import_ratings(self, user_id: int, data: bytes, guild_id: int | None = None) -> ImportSummary:
+        """Read a Letterboxd / IMDb / MovieLens CSV and store its ratings in one transaction.
+        Raises ``ImportRefused`` (nothing written) or ``StorageUnavailable``."""
+        ...
+
+    async def unrate(self, user_id: int, movie_id: int) -> Movie | None:
+        """Delete one rating; the movie it was for, None if the member had not rated it.
+        Raises ``StorageUnavailable``."""
+        ...
+
+    async def hide(self, user_id: int, movie_id: int) -> bool:
+        """Never recommend this movie to the member again; False if it was hidden already.
+        Raises ``UnknownMovie``, ``StorageUnavailable``."""
+        ...
+
+    async def unhide(self, user_id: int, movie_id: int) -> bool:
+        """Recommend it again; False if it was not hidden."""
+        ...
+
+    async def hidden(self, user_id: int) -> list[Movie]:
+        """The member's hidden movies, most recently hidden first."""
+        ...
+
+    async def add_to_watchlist(self, user_id: int, movie_id: int) -> bool:
+        """False if it was on the watchlist already. Raises ``UnknownMovie``, ``StorageUnavailable``."""
+        ...
+
+    async def remove_from_watchlist(self, user_id: int, movie_id: int) -> bool:
+        """False if it was not on the watchlist."""
+        ...
+
+    async def watchlist(self, user_id: int) -> list[Movie]:
+        """The member's watchlist, most recently added first."""
         ...
 
     def search(self, query: str, limit: int, max_len: int | None = None) -> list[Movie]:
@@ -185,10 +283,6 @@ class MovieService(Protocol):
 
     async def stats(self) -> ServiceStats:
         """Counts and the serving model's state."""
-        ...
-
-    def genres(self) -> list[str]:
-        """The dataset's genres, sorted: what an added movie may have."""
         ...
 
     def added_movies(self) -> list[Movie]:

@@ -7,7 +7,7 @@ into ``Pick``s with a reason code and the number behind it. No storage, no reloa
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +33,9 @@ __all__ = [
 
 #: Extra candidates asked of the model, in case it knows movies the catalogue doesn't.
 SPARE = 10
+
+#: A member's filter on picks (``PickFilter.matches``); None keeps every movie.
+Keep = Callable[[Movie], bool] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +66,22 @@ def ratings_cutoff(model: ServingModel) -> float:
 
 
 def choose_taste(
-    model: ServingModel | None, user_id: int, rated: Sequence[StoredRating], folds: FoldCache
+    model: ServingModel | None,
+    user_id: int,
+    rated: Sequence[StoredRating],
+    folds: FoldCache,
+    imported_at: float | None = None,
 ) -> Taste:
-    """The serving path for one member against one snapshot (folding in, and caching, if needed)."""
+    """The serving path for one member against one snapshot (folding in, and caching, if needed).
+
+    ``imported_at``: when the member last imported a history, whose ratings keep their own (older)
+    dates; an import after the training means the learned vector is out of date too.
+    """
     if not rated:
         return Taste(ServingPath.POPULARITY, None, 0, PopularityReason.NO_RATINGS)
     if model is None:
         return Taste(ServingPath.POPULARITY, None, len(rated), PopularityReason.NO_MODEL)
-    newest = max(r.rated_at for r in rated)
+    newest = max(max(r.rated_at for r in rated), imported_at or 0.0)
     trained = model.user_vector(member_key(user_id))
     if trained is not None and newest <= ratings_cutoff(model):
         return Taste(ServingPath.TRAINED, trained, len(rated))
@@ -104,14 +115,14 @@ class Popularity:
             return float(model.global_mean), 0
         return (self.scale.minimum + self.scale.maximum) / 2, 0
 
-    def picks(self, k: int, exclude: Iterable[int], catalog: Catalog) -> list[Pick]:
+    def picks(self, k: int, exclude: Iterable[int], catalog: Catalog, keep: Keep = None) -> list[Pick]:
         excluded = set(exclude)
         picks: list[Pick] = []
         for movie_id in self.ranked:
             if movie_id in excluded:
                 continue
             movie = catalog.get(movie_id)
-            if movie is None:
+            if movie is None or (keep is not None and not keep(movie)):
                 continue
             count, _mean, score = self.table[movie_id]
             picks.append(Pick(movie, float(score), PickReason.POPULAR, ratings=int(count)))
@@ -143,13 +154,15 @@ class Popularity:
 
 
 def personal_picks(
-    model: ServingModel, user: UserVector, k: int, exclude: set[int], catalog: Catalog
+    model: ServingModel, user: UserVector, k: int, exclude: set[int], catalog: Catalog, keep: Keep = None
 ) -> list[Pick]:
     """The model's top ``k`` for a member vector, among catalogue movies they have not rated."""
     picks: list[Pick] = []
-    for movie_id, stars in model.recommend(user, k + SPARE, exclude):
+    # A filter may reject most of the top: rank every movie then (one sort, milliseconds).
+    wanted = k + SPARE if keep is None else len(model.movie_ids)
+    for movie_id, stars in model.recommend(user, wanted, exclude):
         movie = catalog.get(int(movie_id))
-        if movie is None or movie.movie_id in exclude:
+        if movie is None or movie.movie_id in exclude or (keep is not None and not keep(movie)):
             continue
         picks.append(Pick(movie, float(stars), PickReason.PREDICTED))
         if len(picks) == k:

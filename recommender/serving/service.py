@@ -11,22 +11,27 @@ import asyncio
 import logging
 import operator
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from recommender.core.errors import InvalidStars, RecommenderError, RetrainInProgress, UnknownMovie
 from recommender.core.types import Movie, RatingScale
+from recommender.data.imports import ImportCatalog
 from recommender.persistence.registry import Registry
 from recommender.persistence.storage import Storage, StoredRating
 from recommender.pipeline.protocol import Done
 from recommender.scoring.model import ServingModel
 from recommender.serving import added as details
+from recommender.serving import importing
 from recommender.serving.added_movies import AddedMovies
 from recommender.serving.caches import FoldCache, RatingsCache
 from recommender.serving.catalog import Catalog
 from recommender.serving.contract import (
     ContentReason,
+    ImportSummary,
     Pick,
+    PickFilter,
     Prediction,
     ProgressCallback,
     RatingResult,
@@ -104,6 +109,10 @@ class RecommenderService(AddedMovies):
         self._added: set[int] = {int(m) for m in added}
         self._genres = details.dataset_genres(m for m in catalog.movies if m.movie_id not in self._added)
         self._catalogue_lock = asyncio.Lock()
+        self._import_catalog: ImportCatalog | None = None
+        #: member -> when they last imported: a trained member whose import is dated before the
+        #: training must still be folded in (their newest rating alone would not say so)
+        self._imported_at: dict[int, float] = {}
 
     async def close(self) -> None:
         """Stop a background reload; the resources passed in are closed by whoever opened them."""
@@ -170,6 +179,7 @@ class RecommenderService(AddedMovies):
 
     async def forget(self, user_id: int) -> int:
         """Delete every rating of one member; returns how many were deleted."""
+        self._imported_at.pop(user_id, None)
         self._drop_cached(user_id)
         try:
             return await self.storage.delete_user(user_id)
@@ -189,21 +199,32 @@ class RecommenderService(AddedMovies):
         return self._ratings.put(user_id, await self.storage.user_ratings(user_id))
 
     # ------------------------------------------------------------------------------ serving
-    async def recommend(self, user_id: int, k: int = 5) -> Recommendations:
-        """``k`` movies the member has not rated, best first, and how they were chosen."""
+    async def recommend(
+        self, user_id: int, k: int = 5, *, filters: PickFilter | None = None, skip: int = 0
+    ) -> Recommendations:
+        """``k`` movies the member has not rated or hidden, best first, and how they were chosen."""
         self.watcher.maybe_reload()
         model = self.watcher.model  # one snapshot for the whole request, even if a reload swaps it
         rated = await self._member_ratings(user_id)
-        taste = choose_taste(model, user_id, rated, self._folds)
-        exclude = {r.movie_id for r in rated}
+        taste = choose_taste(model, user_id, rated, self._folds, self._imported_at.get(user_id))
+        exclude = {r.movie_id for r in rated} | set(await self.storage.hidden(user_id))
+        keep = filters.matches if filters is not None and filters.active else None
+        skip = max(0, int(skip))
         version = model.version if model is not None else None
         if taste.user is None or model is None:
-            picks = self._popularity.picks(k, exclude, self.catalog)
+            picks = self._popularity.picks(skip + k, exclude, self.catalog, keep)
         else:
-            picks = personal_picks(model, taste.user, k, exclude, self.catalog)
-            fresh = new_movie_pick(model, taste.user, self._added_in_catalog(), exclude)
-            picks = with_new_movie(picks, fresh, k)
-        return Recommendations(tuple(picks), taste.path, taste.n_ratings, taste.popularity_reason, version)
+            picks = personal_picks(model, taste.user, skip + k, exclude, self.catalog, keep)[skip:]
+            if skip == 0:  # an added movie the model has not learned yet competes for the first page
+                added = [m for m in self._added_in_catalog() if keep is None or keep(m)]
+                fresh = new_movie_pick(model, taste.user, added, exclude)
+                picks = with_new_movie(picks, fresh, k)
+            return Recommendations(
+                tuple(picks), taste.path, taste.n_ratings, taste.popularity_reason, version
+            )
+        return Recommendations(
+            tuple(picks[skip:]), taste.path, taste.n_ratings, taste.popularity_reason, version
+        )
 
     async def predict(self, user_id: int, movie_id: int) -> Prediction:
         """How many stars the member would give one movie, and how that was worked out."""
@@ -212,7 +233,7 @@ class RecommenderService(AddedMovies):
         movie = self._movie(movie_id)
         rated = await self._member_ratings(user_id)
         own = next((r.stars for r in rated if r.movie_id == movie.movie_id), None)
-        taste = choose_taste(model, user_id, rated, self._folds)
+        taste = choose_taste(model, user_id, rated, self._folds, self._imported_at.get(user_id))
         if taste.user is None or model is None:
             stars, count = self._popularity.stars(movie.movie_id, model)
             return Prediction(
@@ -239,10 +260,61 @@ class RecommenderService(AddedMovies):
             content_reason=why,
         )
 
-    async def similar(self, movie_id: int, k: int = 5) -> list[Pick]:
+    async def similar(self, movie_id: int, k: int = 5, *, user_id: int | None = None) -> list[Pick]:
         """Movies like this one: by learned item factors, else popular movies sharing its genres."""
         self.watcher.maybe_reload()
-        return similar_picks(self.watcher.model, self._movie(movie_id), k, self.catalog, self._popularity)
+        movie = self._movie(movie_id)
+        hidden = set(await self.storage.hidden(user_id)) if user_id is not None else set()
+        picks = similar_picks(self.watcher.model, movie, k + len(hidden), self.catalog, self._popularity)
+        return [p for p in picks if p.movie.movie_id not in hidden][:k]
+
+    def genres(self) -> list[str]:
+        counts = Counter(g for m in self.catalog.movies for g in m.genres if g != "(no genres listed)")
+        return [g for g, _n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+    # ------------------------------------------------------------------ the member's lists
+    async def import_ratings(self, user_id: int, data: bytes, guild_id: int | None = None) -> ImportSummary:
+        """Match an uploaded history file and store it in one transaction; ``ImportRefused`` else."""
+        if self._import_catalog is None:
+            self._import_catalog = importing.import_catalog(self.catalog, self._scale)
+        result = await asyncio.to_thread(importing.parse, bytes(data), self._import_catalog)
+        self._drop_cached(user_id)
+        try:
+            summary = await importing.run_import(self.storage, result, user_id, guild_id)
+        finally:
+            self._drop_cached(user_id)
+        if summary.inserted or summary.updated:
+            self._imported_at[user_id] = time.time()
+        return summary
+
+    async def unrate(self, user_id: int, movie_id: int) -> Movie | None:
+        self._drop_cached(user_id)
+        try:
+            deleted = await self.storage.delete_rating(user_id, movie_id)
+        finally:
+            self._drop_cached(user_id)
+        return (self.catalog.get(movie_id) or Movie(movie_id, f"movie #{movie_id}")) if deleted else None
+
+    async def hide(self, user_id: int, movie_id: int) -> bool:
+        return await self.storage.hide(user_id, self._movie(movie_id).movie_id)
+
+    async def unhide(self, user_id: int, movie_id: int) -> bool:
+        return await self.storage.unhide(user_id, movie_id)
+
+    async def hidden(self, user_id: int) -> list[Movie]:
+        return self._movies(await self.storage.hidden(user_id))
+
+    async def add_to_watchlist(self, user_id: int, movie_id: int) -> bool:
+        return await self.storage.add_to_watchlist(user_id, self._movie(movie_id).movie_id)
+
+    async def remove_from_watchlist(self, user_id: int, movie_id: int) -> bool:
+        return await self.storage.remove_from_watchlist(user_id, movie_id)
+
+    async def watchlist(self, user_id: int) -> list[Movie]:
+        return self._movies(await self.storage.watchlist(user_id))
+
+    def _movies(self, ids: Sequence[int]) -> list[Movie]:
+        return [self.catalog.get(m) or Movie(m, f"movie #{m}") for m in ids]
 
     # ------------------------------------------------------------------------------ catalog
     def search(self, query: str, limit: int, max_len: int | None = None) -> list[Movie]:

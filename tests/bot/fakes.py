@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -24,11 +25,15 @@ from recommender.core.errors import (
     UnknownMovie,
 )
 from recommender.core.types import DATASETS, Movie, RatingScale
+from recommender.data.imports import ImportCatalog, ImportRejected, parse_import, unmatched_csv
 from recommender.pipeline.protocol import Done, Epoch, Start
 from recommender.serving import added as details
-from recommender.serving.catalog import shortened
+from recommender.serving.catalog import AmbiguousTitle, shortened
 from recommender.serving.contract import (
+    ImportRefused,
+    ImportSummary,
     Pick,
+    PickFilter,
     PickReason,
     PopularityReason,
     Prediction,
@@ -41,7 +46,7 @@ from recommender.serving.contract import (
 )
 
 MOVIES = [
-    Movie(1, "Toy Story", 1995, ("Animation", "Comedy")),
+    Movie(1, "Toy Story", 1995, ("Animation", "Comedy"), imdb_id=114709, tmdb_id=862),
     Movie(2, "Jumanji", 1995, ("Adventure",)),
     Movie(3, "Heat", 1995, ("Action", "Crime")),
     Movie(4, "Casino", 1995, ("Crime", "Drama")),
@@ -50,6 +55,8 @@ MOVIES = [
     Movie(7, "Toy Story 2", 1999, ("Animation", "Comedy")),
     Movie(8, "The Matrix", 1999, ("Action", "Sci-Fi")),
     Movie(9, "A" * 150, 2001, ("Drama",)),  # a title longer than Discord's 100-character choice limit
+    Movie(10, "The Thing", 1982, ("Horror", "Sci-Fi")),
+    Movie(11, "The Thing", 2011, ("Horror", "Sci-Fi")),
 ] + [Movie(100 + i, f"Filler Movie {i}", 2000 + i % 20, ("Drama",)) for i in range(40)]
 
 
@@ -74,6 +81,8 @@ class FakeService:
     probe: Callable[[str], None] | None = None
     #: whether a training run can be set up (the real service raises without a worker)
     can_retrain: bool = True
+    hidden_by_user: dict[int, list[int]] = field(default_factory=dict)
+    watchlist_by_user: dict[int, list[int]] = field(default_factory=dict)
     _retraining: bool = False
     stopped_training: list[float] = field(default_factory=list)
     #: ids of the movies admins added (the rest came from the dataset)
@@ -104,9 +113,15 @@ class FakeService:
         self.calls.append(("resolve", text))
         if text.strip().isdigit() and (movie := self._find(int(text))) is not None:
             return movie
+        wanted = text.strip().lower()
         for movie in self.movies:  # digits that are no id are a title, as in the real catalogue
-            if text.strip().lower() in (movie.title.lower(), movie.display.lower()):
+            if wanted == movie.display.lower():
                 return movie
+        same = [m for m in self.movies if m.title.lower() == wanted]
+        if len(same) == 1:
+            return same[0]
+        if same:  # remakes, as the real catalogue tells them apart
+            raise AmbiguousTitle(text, sorted(same, key=lambda m: m.year or 0))
         words = text.lower().split()
         suggestions = [m for m in self.movies if any(w[:4] in m.title.lower() for w in words)][:5]
         raise UnknownMovie(text, suggestions)
@@ -151,15 +166,26 @@ class FakeService:
             return ServingPath.TRAINED, None
         return ServingPath.FOLD_IN, None
 
-    async def recommend(self, user_id: int, k: int = 5) -> Recommendations:
+    async def recommend(
+        self, user_id: int, k: int = 5, *, filters: PickFilter | None = None, skip: int = 0
+    ) -> Recommendations:
         self._probe("recommend")
         self.calls.append(("recommend", user_id))
+        if filters is not None or skip:
+            self.calls.append(("recommend_options", (filters, skip)))
         if self.fail_with is not None:
             raise self.fail_with
         path, why = self._path(user_id)
         rated = set(self.ratings_by_user.get(user_id, {}))
         reason = PickReason.POPULAR if path is ServingPath.POPULARITY else PickReason.PREDICTED
-        unrated = [m for m in self.movies if m.movie_id not in rated][:k]
+        hidden = set(self.hidden_by_user.get(user_id, []))
+        unrated = [
+            m
+            for m in self.movies
+            if m.movie_id not in rated
+            and m.movie_id not in hidden
+            and (filters is None or filters.matches(m))
+        ][skip : skip + k]
         picks = tuple(Pick(m, 4.0, reason, ratings=10 if why else 0) for m in unrated)
         return Recommendations(picks, path, len(rated), why, self.model_version)
 
@@ -172,12 +198,113 @@ class FakeService:
         own = mine[movie_id].stars if movie_id in mine else None
         return Prediction(movie, 3.5, path, len(mine), why, own, 10 if why else 0)
 
-    async def similar(self, movie_id: int, k: int = 5) -> list[Pick]:
+    async def similar(self, movie_id: int, k: int = 5, *, user_id: int | None = None) -> list[Pick]:
         self._probe("similar")
         self.calls.append(("similar", movie_id))
         self._get(movie_id)
-        others = [m for m in self.movies if m.movie_id != movie_id][:k]
+        hidden = set(self.hidden_by_user.get(user_id, [])) if user_id is not None else set()
+        others = [m for m in self.movies if m.movie_id != movie_id and m.movie_id not in hidden][:k]
         return [Pick(m, 4.0, PickReason.SIMILAR, similarity=0.9) for m in others]
+
+    def genres(self) -> list[str]:  # as the real service: most common first, then by name
+        counts = Counter(g for m in self.movies if m.movie_id not in self.added for g in m.genres)
+        return [g for g, _n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+    # -- the member's lists --------------------------------------------------------------------
+    async def import_ratings(self, user_id: int, data: bytes, guild_id: int | None = None) -> ImportSummary:
+        """The real parser over the fake catalogue; stored like ``Storage.import_ratings``."""
+        self._probe("import_ratings")
+        self.calls.append(("import_ratings", (user_id, len(data), guild_id)))
+        if self.fail_with is not None:
+            raise self.fail_with
+        imdb = {m.imdb_id: m.movie_id for m in self.movies if m.imdb_id}
+
+        def resolve(title: str, year: int | None) -> int | None:
+            hits = [m for m in self.movies if m.title.lower() == title.lower()]
+            same = [m for m in hits if m.year == year]
+            if len(same) == 1:
+                return same[0].movie_id
+            if len(hits) == 1 and (year is None or hits[0].year is None or abs(hits[0].year - year) <= 1):
+                return hits[0].movie_id
+            return None
+
+        catalog = ImportCatalog(self.scale, {m.movie_id for m in self.movies}, imdb, resolve)
+        try:
+            result = parse_import(data, catalog)
+        except ImportRejected as exc:
+            raise ImportRefused(exc.code, exc.detail) from None
+        mine = self.ratings_by_user.setdefault(user_id, {})
+        inserted = updated = 0
+        for row in result.matched:
+            before = mine.get(row.movie_id)
+            if before is not None and before.stars == row.stars:
+                continue
+            inserted += before is None
+            updated += before is not None
+            mine[row.movie_id] = StoredRating(user_id, row.movie_id, row.stars, guild_id, time.time())
+        return ImportSummary(
+            result.format,
+            result.rows,
+            len(result.matched),
+            inserted,
+            updated,
+            len(result.matched) - inserted - updated,
+            len(result.unmatched),
+            unmatched_csv(result) if result.unmatched else b"",
+            result.rounded,
+            result.skipped_unrated,
+            result.duplicates,
+            len(mine),
+        )
+
+    async def unrate(self, user_id: int, movie_id: int) -> Movie | None:
+        self._probe("unrate")
+        self.calls.append(("unrate", (user_id, movie_id)))
+        if self.fail_with is not None:
+            raise self.fail_with
+        row = self.ratings_by_user.get(user_id, {}).pop(movie_id, None)
+        if row is None:
+            return None
+        return self._find(movie_id) or Movie(movie_id, f"movie #{movie_id}")
+
+    def _add(self, lists: dict[int, list[int]], user_id: int, movie_id: int) -> bool:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self._get(movie_id)
+        mine = lists.setdefault(user_id, [])
+        if movie_id in mine:
+            return False
+        mine.insert(0, movie_id)
+        return True
+
+    def _remove(self, lists: dict[int, list[int]], user_id: int, movie_id: int) -> bool:
+        mine = lists.get(user_id, [])
+        if movie_id not in mine:
+            return False
+        mine.remove(movie_id)
+        return True
+
+    async def hide(self, user_id: int, movie_id: int) -> bool:
+        self.calls.append(("hide", (user_id, movie_id)))
+        return self._add(self.hidden_by_user, user_id, movie_id)
+
+    async def unhide(self, user_id: int, movie_id: int) -> bool:
+        self.calls.append(("unhide", (user_id, movie_id)))
+        return self._remove(self.hidden_by_user, user_id, movie_id)
+
+    async def hidden(self, user_id: int) -> list[Movie]:
+        return [self._find(m) or Movie(m, f"movie #{m}") for m in self.hidden_by_user.get(user_id, [])]
+
+    async def add_to_watchlist(self, user_id: int, movie_id: int) -> bool:
+        self.calls.append(("watch", (user_id, movie_id)))
+        return self._add(self.watchlist_by_user, user_id, movie_id)
+
+    async def remove_from_watchlist(self, user_id: int, movie_id: int) -> bool:
+        self.calls.append(("unwatch", (user_id, movie_id)))
+        return self._remove(self.watchlist_by_user, user_id, movie_id)
+
+    async def watchlist(self, user_id: int) -> list[Movie]:
+        return [self._find(m) or Movie(m, f"movie #{m}") for m in self.watchlist_by_user.get(user_id, [])]
 
     # -- admin -------------------------------------------------------------------------------
     async def stats(self) -> ServiceStats:
@@ -246,8 +373,6 @@ class FakeService:
         return self._retraining
 
     # -- added movies (the real service's checks: recommender.serving.added) ----------------------
-    def genres(self) -> list[str]:
-        return details.dataset_genres(m for m in self.movies if m.movie_id not in self.added)
 
     def added_movies(self) -> list[Movie]:
         return [m for m in self.movies if m.movie_id in self.added]

@@ -10,7 +10,21 @@ from bot.client import COGS, create_bot
 from recommender.core.config import Settings
 from tests.bot.fakes import FakeService
 
-EXPECTED = {"rate", "recommend", "predict", "similar", "ratings", "forget", "retrain", "stats"}
+EXPECTED = {
+    "rate",
+    "unrate",
+    "recommend",
+    "predict",
+    "similar",
+    "ratings",
+    "forget",
+    "import",
+    "export",
+    "watchlist",
+    "hidden",
+    "retrain",
+    "stats",
+}
 EXPECTED |= {"addmovie", "editmovie", "removemovie"}
 ADMIN = {"retrain", "stats", "addmovie", "editmovie", "removemovie"}
 

@@ -50,6 +50,14 @@ def test_the_contract_names_every_method_the_bot_calls():
         "add_movie",
         "edit_movie",
         "remove_movie",
+        "import_ratings",
+        "unrate",
+        "hide",
+        "unhide",
+        "hidden",
+        "add_to_watchlist",
+        "remove_from_watchlist",
+        "watchlist",
     }
 
 

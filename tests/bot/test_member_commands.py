@@ -135,8 +135,10 @@ async def test_recommend_shows_five_unrated_picks_and_the_path(simcord_env, worl
 
     fake_service.model_version, fake_service.trained_at = "v7", 0.0
     again = await world.member.slash(world.channel, "recommend")
-    assert "folded into the model just now" in again.response.embeds[0].footer.text
-    assert "model v7" in again.response.embeds[0].footer.text
+    # Served from the member's newest ratings, said in plain words: no version ids, no model jargon.
+    footer = again.response.embeds[0].footer.text
+    assert "including your newest ones" in footer
+    assert "v7" not in footer and "model" not in footer
 
 
 async def test_recommend_cooldown(simcord_env, world):
@@ -231,14 +233,14 @@ async def test_a_bug_in_the_service_gets_a_private_apology_and_a_logged_tracebac
     simcord_env, world, fake_service, caplog
 ):
     fake_service.fail_with = RuntimeError("database on fire")
-    with caplog.at_level(logging.ERROR, logger="bot.client"):
+    with caplog.at_level(logging.ERROR, logger="bot.gate"):
         result = await world.member.slash(world.channel, "recommend")
     # The public "thinking…" placeholder is replaced by a private apology; the exception stays in the log.
     assert result.response is None
     assert len(result.followups) == 1 and result.followups[0].ephemeral
     assert "something went wrong" in result.followups[0].content
     assert "database on fire" not in result.followups[0].content
-    record = next(r for r in caplog.records if r.name == "bot.client")
+    record = next(r for r in caplog.records if r.name == "bot.gate")
     assert record.exc_info and "database on fire" in str(record.exc_info[1])
     assert any("database on fire" in str(e) for e in simcord_env.errors)
 
