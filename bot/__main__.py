@@ -154,13 +154,20 @@ async def open_service(
 ) -> AsyncIterator[RecommenderService]:
     """Open storage, build the catalogue from it, load the current model off the event loop; the
     service and then storage are closed on exit."""
+    from recommender.data.posters import PosterClient
     from recommender.persistence.registry import Registry
     from recommender.persistence.storage import Storage
     from recommender.serving.catalog import Catalog
     from recommender.serving.service import RecommenderService
 
     started = time.perf_counter()
-    async with Storage(settings.storage_location, backup_dir=settings.backup_dir) as storage:
+    posters = PosterClient(  # off, and never sends a request, without TMDB_API_KEY
+        settings.tmdb_api_key, api_url=settings.tmdb_api_url, image_url=settings.tmdb_image_url
+    )
+    async with (
+        posters,
+        Storage(settings.storage_location, backup_dir=settings.backup_dir) as storage,
+    ):
         movies = await storage.all_movies()
         added = [a.movie.movie_id for a in await storage.added_movies()]
         popularity = await storage.popularity()
@@ -188,6 +195,7 @@ async def open_service(
             worker=chosen,
             dataset=dataset,
             added=added,
+            posters=posters if posters.enabled else None,
         )
         async with service:
             await service.reload_model_async()

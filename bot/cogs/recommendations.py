@@ -84,7 +84,10 @@ def recommend_command(bot: MovieBot) -> app_commands.Command[None, ..., None]:
         recs = await bot.service.recommend(user, k=components.PAGE, filters=filters)
         telemetry.set_path(interaction, recs.path)
         view = components.pick_view(user, recs.picks, filters=filters, skip=0)
-        await interaction.followup.send(embed=render.recommend_embed(recs, filters), view=view)
+        # The poster lookup is bounded by its own short timeout and never raises.
+        poster = await bot.service.poster(recs.picks[0].movie) if recs.picks else None
+        embed = render.recommend_embed(recs, filters, poster=poster)
+        await interaction.followup.send(embed=embed, view=view)
 
     return recommend
 
@@ -111,7 +114,8 @@ class Recommendations(commands.Cog):
         await _defer_public(interaction)
         prediction = await self.bot.service.predict(interaction.user.id, movie.movie_id)
         telemetry.set_path(interaction, prediction.path)
-        await interaction.followup.send(embed=render.predict_embed(prediction))
+        poster = await self.bot.service.poster(prediction.movie)
+        await interaction.followup.send(embed=render.predict_embed(prediction, poster=poster))
 
     @app_commands.command(name="similar")
     @app_commands.describe(movie="The movie to find look-alikes for")
@@ -122,7 +126,8 @@ class Recommendations(commands.Cog):
         await _defer_public(interaction)
         picks = await self.bot.service.similar(movie.movie_id, k=5, user_id=interaction.user.id)
         view = components.pick_view(interaction.user.id, picks)
-        await interaction.followup.send(embed=render.similar_embed(movie, picks), view=view)
+        poster = await self.bot.service.poster(movie)
+        await interaction.followup.send(embed=render.similar_embed(movie, picks, poster=poster), view=view)
 
 
 async def setup(bot: MovieBot) -> None:

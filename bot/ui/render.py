@@ -88,8 +88,10 @@ def rate_message(result: RatingResult) -> str:
     return words.rate_text(result, discord.utils.escape_markdown(result.movie.display))
 
 
-def recommend_embed(recs: Recommendations, filters: PickFilter | None = None, skip: int = 0) -> discord.Embed:
-    """A page of picks; ``skip`` picks were shown before it ("Show 5 more")."""
+def recommend_embed(
+    recs: Recommendations, filters: PickFilter | None = None, skip: int = 0, *, poster: str | None = None
+) -> discord.Embed:
+    """A page of picks; ``skip`` picks were shown before it ("Show 5 more"); ``poster``: the top pick's."""
     wanted = words.describe_filter(filters)
     title = "More movies for you" if skip else "Five movies for you"
     embed = discord.Embed(
@@ -109,10 +111,16 @@ def recommend_embed(recs: Recommendations, filters: PickFilter | None = None, sk
         else:
             embed.description = "You've rated everything I know. Impressive!"
     embed.set_footer(text=f"Served by: {_path(recs.path)}")
+    return _with_poster(embed, poster)
+
+
+def _with_poster(embed: discord.Embed, poster: str | None) -> discord.Embed:
+    if poster:
+        embed.set_thumbnail(url=poster)
     return embed
 
 
-def predict_embed(prediction: Prediction) -> discord.Embed:
+def predict_embed(prediction: Prediction, *, poster: str | None = None) -> discord.Embed:
     explanation = _clip(words.explain_prediction(prediction), 500)
     embed = discord.Embed(
         title=_clip(prediction.movie.display, 256),
@@ -124,10 +132,10 @@ def predict_embed(prediction: Prediction) -> discord.Embed:
     if prediction.movie.genres:
         embed.add_field(name="Genres", value=_clip(", ".join(prediction.movie.genres), 1024))
     embed.set_footer(text=f"Served by: {_path(prediction.path)}")
-    return embed
+    return _with_poster(embed, poster)
 
 
-def similar_embed(movie: Movie, picks: Sequence[Pick]) -> discord.Embed:
+def similar_embed(movie: Movie, picks: Sequence[Pick], *, poster: str | None = None) -> discord.Embed:
     embed = discord.Embed(title=_clip(f"Movies like {movie.display}", 256), colour=COLOUR)
     if not picks:
         embed.description = "I don't know enough about this movie to find look-alikes yet."
@@ -135,7 +143,7 @@ def similar_embed(movie: Movie, picks: Sequence[Pick]) -> discord.Embed:
         embed.description = movie_links(movie) or None
     for i, pick in enumerate(picks, 1):
         embed.add_field(name=_clip(f"{i}. {pick.movie.display}", 256), value=_pick_value(pick), inline=False)
-    return embed
+    return _with_poster(embed, poster)
 
 
 def movie_list_embed(title: str, movies: Sequence[Movie], empty: str, limit: int = 25) -> discord.Embed:

@@ -18,6 +18,8 @@ from recommender.core.types import DATASETS
 __all__ = ["ConfigError", "Secret", "Settings"]
 
 GROUPLENS_BASE_URL = "https://files.grouplens.org/datasets/movielens"
+TMDB_API_URL = "https://api.themoviedb.org/3"
+TMDB_IMAGE_URL = "https://image.tmdb.org/t/p/w342"
 
 
 class ConfigError(ValueError):
@@ -117,6 +119,14 @@ def _shards(env: Mapping[str, str]) -> tuple[tuple[int, ...] | None, int | None]
     return tuple(sorted(ids)), count
 
 
+def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip() or default
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} must be an http(s):// URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the bot, the service and the trainer are configured with."""
@@ -142,6 +152,11 @@ class Settings:
     # Daily SQLite backups: how many days to keep, and where (None: <data_dir>/backups).
     backup_keep_days: int = 7
     backup_location: Path | None = None
+    # Posters from TMDB: off (no request ever made) while the key is empty. A v3 API key or a v4
+    # read access token; the URLs are settings so tests can point them at a loopback server.
+    tmdb_api_key: Secret = field(default_factory=lambda: Secret(""))
+    tmdb_api_url: str = TMDB_API_URL
+    tmdb_image_url: str = TMDB_IMAGE_URL
 
     # Derived locations: all state lives under data_dir.
     @property
@@ -215,6 +230,11 @@ class Settings:
             )
 
         shard_ids, shard_count = _shards(env)
+        tmdb_key = env.get("TMDB_API_KEY", "").strip()
+        if any(c.isspace() for c in tmdb_key):  # never echo it: it is a secret
+            raise ConfigError(
+                "TMDB_API_KEY contains spaces; copy it again from themoviedb.org -> Settings -> API"
+            )
         backup_dir = env.get("BACKUP_DIR", "").strip() or None
 
         return cls(
@@ -235,4 +255,7 @@ class Settings:
             shard_count=shard_count,
             backup_keep_days=_int(env, "BACKUP_KEEP_DAYS", 7, minimum=1) or 7,
             backup_location=Path(backup_dir).expanduser() if backup_dir else None,
+            tmdb_api_key=Secret(tmdb_key),
+            tmdb_api_url=_http_url(env, "TMDB_API_URL", TMDB_API_URL),
+            tmdb_image_url=_http_url(env, "TMDB_IMAGE_URL", TMDB_IMAGE_URL),
         )

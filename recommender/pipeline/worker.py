@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 #: How the child is started: the trainer is a module of the package, never found by path.
 TRAIN_MODULE = "recommender.pipeline"
 #: Never handed to the trainer: it does not talk to Discord.
-SECRET_VARS = ("DISCORD_TOKEN",)
+SECRET_VARS = ("DISCORD_TOKEN", "TMDB_API_KEY")
 ProgressCallback = Callable[[Event], Awaitable[None]]
 
 

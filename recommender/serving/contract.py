@@ -232,6 +232,11 @@ class MovieService(Protocol):
         """Up to ``k`` movies like this one (none that ``user_id`` hid). Raises ``UnknownMovie``."""
         ...
 
+    async def poster(self, movie: Movie) -> str | None:
+        """The movie's poster image URL for an embed thumbnail; None when posters are off (no
+        ``TMDB_API_KEY``), the movie has no TMDB id, or TMDB gave none in time. Never raises."""
+        ...
+
     def genres(self) -> list[str]:
         """The catalogue's genres, most common first: ``/recommend``'s choices, and the only ones an
         added movie may have."""

@@ -18,6 +18,7 @@ from typing import Protocol
 from recommender.core.errors import InvalidStars, RecommenderError, RetrainInProgress, UnknownMovie
 from recommender.core.types import Movie, RatingScale
 from recommender.data.imports import ImportCatalog
+from recommender.data.posters import PosterClient
 from recommender.persistence.registry import Registry
 from recommender.persistence.storage import Storage, StoredRating
 from recommender.pipeline.protocol import Done
@@ -85,12 +86,14 @@ class RecommenderService(AddedMovies):
         failed_retry_seconds: float = FAILED_RETRY_SECONDS,
         dataset: str | None = None,
         added: Iterable[int] = (),
+        posters: PosterClient | None = None,
     ) -> None:
         self.storage = storage
         self.catalog = catalog
         self.registry = registry
         self._scale = scale
         self.worker = worker
+        self._posters = posters
         self._popularity = Popularity(popularity or {}, scale)
         self._folds = FoldCache()
         # Reading a member's ratings from SQLite on every request was a large share of /recommend;
@@ -267,6 +270,11 @@ class RecommenderService(AddedMovies):
         hidden = set(await self.storage.hidden(user_id)) if user_id is not None else set()
         picks = similar_picks(self.watcher.model, movie, k + len(hidden), self.catalog, self._popularity)
         return [p for p in picks if p.movie.movie_id not in hidden][:k]
+
+    async def poster(self, movie: Movie) -> str | None:
+        if self._posters is None or not movie.tmdb_id:
+            return None
+        return await self._posters.poster_url(int(movie.tmdb_id))
 
     def genres(self) -> list[str]:
         counts = Counter(g for m in self.catalog.movies for g in m.genres if g != "(no genres listed)")

@@ -87,6 +87,8 @@ class FakeService:
     stopped_training: list[float] = field(default_factory=list)
     #: ids of the movies admins added (the rest came from the dataset)
     added: set[int] = field(default_factory=set)
+    #: movie id -> poster URL, as a configured TMDB client would answer (empty: posters off)
+    posters: dict[int, str] = field(default_factory=dict)
 
     def _probe(self, name: str) -> None:
         if self.probe is not None:
@@ -205,6 +207,11 @@ class FakeService:
         hidden = set(self.hidden_by_user.get(user_id, [])) if user_id is not None else set()
         others = [m for m in self.movies if m.movie_id != movie_id and m.movie_id not in hidden][:k]
         return [Pick(m, 4.0, PickReason.SIMILAR, similarity=0.9) for m in others]
+
+    async def poster(self, movie: Movie) -> str | None:
+        self._probe("poster")
+        self.calls.append(("poster", movie.movie_id))
+        return self.posters.get(movie.movie_id)
 
     def genres(self) -> list[str]:  # as the real service: most common first, then by name
         counts = Counter(g for m in self.movies if m.movie_id not in self.added for g in m.genres)

@@ -40,6 +40,7 @@ def test_the_contract_names_every_method_the_bot_calls():
         "recommend",
         "predict",
         "similar",
+        "poster",
         "search",
         "resolve",
         "stats",
