@@ -55,7 +55,8 @@ Then run `make run` again. Keep the token secret; the bot never logs it."""
 
 
 class RedactSecrets(logging.Filter):
-    """Replace the token wherever it would appear in a log record (message, arguments, traceback)."""
+    """Replace the secrets (bot token, TMDB key) wherever they would appear in a log record (message,
+    arguments, traceback)."""
 
     def __init__(self, *secrets: Secret) -> None:
         super().__init__()
@@ -102,7 +103,7 @@ def setup_logging(settings: Settings, stream: TextIO | None = None) -> logging.H
     """One stderr handler on the root logger, with the token filter on the handler itself."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets(settings.discord_token))
+    handler.addFilter(RedactSecrets(settings.discord_token, settings.tmdb_api_key))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
