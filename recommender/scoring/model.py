@@ -19,6 +19,7 @@ from recommender.core.errors import NoModel
 from recommender.core.types import RatingScale
 from recommender.features.content import ContentFeatures
 from recommender.scoring.linalg import ridge, score, top_k
+from recommender.scoring.ranking import RankingModel
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class ServingModel:
     rank_weight: float = 0.0  # how much log(count) counts in the served ranking
     metrics: dict = field(default_factory=dict)
     trained_at: float = 0.0
+    #: the model trained to rank that orders /recommend; None: rank by predicted stars + prior
+    ranker: RankingModel | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._user_index = {k: i for i, k in enumerate(self.user_keys)}
@@ -220,6 +223,8 @@ class ServingModel:
         }
         atomic_write(directory / SERVING_FILE, lambda f: np.savez(f, **arrays))
         atomic_write(directory / IDMAPS_FILE, lambda f: f.write(json.dumps(meta).encode()))
+        if self.ranker is not None:
+            self.ranker.save(directory)
 
     @classmethod
     def load(cls, directory: Path) -> ServingModel:
@@ -250,6 +255,7 @@ class ServingModel:
                 rank_weight=float(meta["rank_weight"]),
                 metrics=dict(meta.get("metrics") or {}),
                 trained_at=float(meta.get("trained_at") or 0.0),
+                ranker=RankingModel.load(directory),
             )
             model._check_shapes()
         except FileNotFoundError as exc:

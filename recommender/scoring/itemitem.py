@@ -1,0 +1,70 @@
+"""Item-item weights in closed form (numpy only): EASE and cosine item-kNN, and keeping them sparse.
+
+Used by the ranking model's item-item part (``families/ranker.py``) and by the EASE and item-kNN
+anchors every ranking evaluation reports (``evaluation/baselines.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["ease_weights", "gram", "knn_weights", "rated_matrix", "sparse_rows", "top_per_row"]
+
+
+def rated_matrix(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
+    """The binary users x items matrix (float32) of who rated what; duplicate pairs count once."""
+    x = np.zeros((n_rows, n_cols), dtype=np.float32)
+    x[rows, cols] = 1.0
+    return x
+
+
+def gram(x: np.ndarray) -> np.ndarray:
+    """``x' x`` in float64 (co-occurrence counts of a binary matrix)."""
+    return x.T.astype(np.float64) @ x.astype(np.float64)
+
+
+def ease_weights(g: np.ndarray, lam: float) -> np.ndarray:
+    """EASE (Steck 2019): ``B = I - P diagMat(1 / diag(P))`` with ``P = (G + lam I)^-1``, zero diagonal.
+
+    ``g`` is the item co-occurrence matrix ``X'X``; a user's scores are ``x_u B``.
+    """
+    p = g.copy()
+    p[np.diag_indices_from(p)] += lam
+    p = np.linalg.inv(p)
+    b = -p / np.diag(p)
+    b[np.diag_indices_from(b)] = 0.0
+    return b.astype(np.float32)
+
+
+def knn_weights(g: np.ndarray, k: int, shrink: float) -> np.ndarray:
+    """Cosine item-kNN: ``sim(i, j) = c_ij / (sqrt(c_i c_j) + shrink)``, each row's ``k`` largest kept."""
+    counts = np.sqrt(np.diag(g))
+    sim = g / (np.outer(counts, counts) + shrink)
+    sim[np.diag_indices_from(sim)] = 0.0
+    return top_per_row(sim.astype(np.float32), k)
+
+
+def top_per_row(w: np.ndarray, k: int) -> np.ndarray:
+    """``w`` with all but the ``k`` largest entries of each row set to zero (a dense copy)."""
+    if k >= w.shape[1]:
+        return w.copy()
+    out = np.zeros_like(w)
+    keep = np.argpartition(-w, k - 1, axis=1)[:, :k]
+    rows = np.arange(w.shape[0])[:, None]
+    out[rows, keep] = w[rows, keep]
+    out[out < 0] = 0.0  # a weak negative neighbour only lowers scores: not worth storing
+    return out
+
+
+def sparse_rows(w: np.ndarray, index: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays over ``n_items`` rows of a dense ``w`` whose rows and columns are ``index`` items.
+
+    Row ``index[a]`` of the result holds ``w[a]``'s non-zero entries at columns ``index[b]``; items
+    outside ``index`` get empty rows.
+    """
+    nz_rows, nz_cols = np.nonzero(w)
+    global_rows = index[nz_rows]
+    order = np.lexsort((index[nz_cols], global_rows))
+    counts = np.bincount(global_rows, minlength=n_items)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return indptr, index[nz_cols][order].astype(np.int32), w[nz_rows, nz_cols][order].astype(np.float32)

@@ -1,0 +1,239 @@
+"""The exported ranking model in numpy: what ``/recommend`` orders movies by. Never imports TensorFlow.
+
+A member is their rated movies in the order they rated them, nothing learned per member, so a new
+member and a rating made a second ago are served at once without a fold-in. Two parts score every
+movie, each standardised over the catalogue and blended with a weight chosen on validation data:
+
+- the *sequence* part, trained in Keras (``families/ranker.py``) to predict the movies a user rates
+  next from those rated before: ``out @ (sum_j a_j in_all[j] + sum_j r_j in_recent[j]) + out_bias``,
+  with ``a_j = 1/sqrt(n)`` over the whole history and ``r_j`` decaying with how long ago ``j`` was rated;
+- the *item-item* part: closed-form EASE weights over the frequently rated movies, kept sparse (the
+  strongest neighbours of each movie), ``sum_j B[j]`` over the rated movies.
+
+Both parts are linear in the rated movies, so what each rated movie contributed to a pick is exact:
+:meth:`RankingModel.because` names the movies a pick rests on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from recommender.core.atomic import atomic_write
+
+__all__ = ["RANKING_FILE", "History", "RankingModel", "recency_weights"]
+
+RANKING_FILE = "ranking.npz"
+_FORMAT = 1
+
+
+def recency_weights(n: int, tau: float) -> np.ndarray:
+    """Weights of ``n`` movies in rating order (oldest first): ``exp(-age / tau)``, summing to 1."""
+    if n <= 0:
+        return np.zeros(0, dtype=np.float32)
+    age = np.arange(n - 1, -1, -1, dtype=np.float64)
+    w = np.exp(-age / max(tau, 1e-6))
+    return (w / w.sum()).astype(np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """One user's rated movies as dense indices of the ranking model, oldest first."""
+
+    index: np.ndarray  # (n,) int64
+    all_weights: np.ndarray  # (n,) float32
+    recent_weights: np.ndarray  # (n,) float32
+
+    @property
+    def empty(self) -> bool:
+        return self.index.size == 0
+
+
+def _standardise(v: np.ndarray) -> np.ndarray:
+    std = float(v.std())
+    return (v - np.float32(v.mean())) / np.float32(std if std > 0 else 1.0)
+
+
+@dataclass
+class RankingModel:
+    """Numpy arrays of the sequence part and the sparse item-item part, plus the blend."""
+
+    movie_ids: np.ndarray  # (I,) int64
+    in_all: np.ndarray  # (I, d) float32
+    in_recent: np.ndarray  # (I, d) float32
+    out: np.ndarray  # (I, d) float32
+    out_bias: np.ndarray  # (I,) float32
+    ease_indptr: np.ndarray  # (I + 1,) int64: row j holds the neighbours of movie j
+    ease_indices: np.ndarray  # (nnz,) int32
+    ease_data: np.ndarray  # (nnz,) float32
+    tau: float
+    sequence_weight: float  # blend: weight of the standardised sequence part
+    item_weight: float  # blend: weight of the standardised item-item part
+    metrics: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._index = {int(m): i for i, m in enumerate(self.movie_ids.tolist())}
+
+    @property
+    def size(self) -> int:
+        return int(self.movie_ids.size)
+
+    def history(self, movie_ids: Sequence[int]) -> History:
+        """``movie_ids`` (oldest first; movies the model does not know are left out) as a History."""
+        index = np.fromiter(
+            (i for i in (self._index.get(int(m), -1) for m in movie_ids) if i >= 0), dtype=np.int64
+        )
+        if index.size:  # a movie rated twice counts once, at its latest position
+            _, last = np.unique(index[::-1], return_index=True)
+            index = index[np.sort(index.size - 1 - last)]
+        n = index.size
+        all_w = np.full(n, 1.0 / np.sqrt(n) if n else 0.0, dtype=np.float32)
+        return History(index, all_w, recency_weights(n, self.tau))
+
+    def movie_index(self, movie_ids: Sequence[int]) -> np.ndarray:
+        """Dense indices of ``movie_ids``; -1 for movies the model does not rank."""
+        return np.fromiter((self._index.get(int(m), -1) for m in movie_ids), dtype=np.int64)
+
+    # --- the two parts -----------------------------------------------------------------------
+    def user_vector(self, h: History) -> np.ndarray:
+        """The sequence part's user vector: weighted input rows of the rated movies."""
+        return h.all_weights @ self.in_all[h.index] + h.recent_weights @ self.in_recent[h.index]
+
+    def sequence_scores(self, h: History) -> np.ndarray:
+        return self.out @ self.user_vector(h) + self.out_bias
+
+    def _neighbours(self, h: History) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The sparse rows of the rated movies: (position in the history, movie index, weight)."""
+        starts, ends = self.ease_indptr[h.index], self.ease_indptr[h.index + 1]
+        lengths = ends - starts
+        total = int(lengths.sum())
+        if total == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0, dtype=np.float32)
+        owner = np.repeat(np.arange(h.index.size), lengths)
+        offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        at = np.repeat(starts, lengths) + offsets
+        return owner, self.ease_indices[at].astype(np.int64), self.ease_data[at]
+
+    def item_scores(self, h: History) -> np.ndarray:
+        """``sum_j B[j]`` over the rated movies, from their sparse rows in one pass."""
+        _owner, cols, data = self._neighbours(h)
+        return np.bincount(cols, weights=data, minlength=self.size).astype(np.float32)
+
+    def _blend_scales(self, seq: np.ndarray, item: np.ndarray) -> tuple[float, float]:
+        s_std, i_std = float(seq.std()), float(item.std())
+        a = self.sequence_weight / (s_std if s_std > 0 else 1.0)
+        b = self.item_weight / (i_std if i_std > 0 else 1.0) if i_std > 0 else 0.0
+        return a, b
+
+    def scores(self, h: History) -> np.ndarray:
+        """The served score of every movie (float32): the standardised parts, blended."""
+        if h.empty:
+            return self.out_bias.copy()
+        seq, item = self.sequence_scores(h), self.item_scores(h)
+        a, b = self._blend_scales(seq, item)
+        return (
+            np.float32(a) * (seq - np.float32(seq.mean())) + np.float32(b) * (item - np.float32(item.mean()))
+        ).astype(np.float32)
+
+    def because(self, h: History, picks: np.ndarray, n: int = 2) -> list[list[tuple[int, float]]]:
+        """For each dense index in ``picks``, the ``n`` rated movies that added most to its score.
+
+        Returns ``(movie_id, share)`` pairs, ``share`` being that movie's part of the positive
+        contributions; only movies that pushed the pick up are named.
+        """
+        if h.empty or not len(picks):
+            return [[] for _ in range(len(picks))]
+        seq, item = self.sequence_scores(h), self.item_scores(h)
+        a, b = self._blend_scales(seq, item)
+        rows = h.index
+        # sequence part: movie j adds (a_j in_all[j] + r_j in_recent[j]) . out[i]
+        inputs = h.all_weights[:, None] * self.in_all[rows] + h.recent_weights[:, None] * self.in_recent[rows]
+        contrib = a * (inputs @ self.out[picks].T)  # (n_rated, n_picks)
+        if b:
+            owner, cols, data = self._neighbours(h)
+            for k, i in enumerate(np.asarray(picks).tolist()):
+                hit = cols == i
+                np.add.at(contrib[:, k], owner[hit], b * data[hit])
+        out: list[list[tuple[int, float]]] = []
+        for k in range(contrib.shape[1]):
+            col = contrib[:, k]
+            positive = col > 0
+            total = float(col[positive].sum())
+            order = np.argsort(-col, kind="stable")[:n]
+            out.append(
+                [
+                    (int(self.movie_ids[rows[r]]), float(col[r] / total))
+                    for r in order
+                    if col[r] > 0 and total > 0
+                ]
+            )
+        return out
+
+    # --- persistence -------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        arrays = {
+            "movie_ids": self.movie_ids.astype(np.int64),
+            "in_all": self.in_all.astype(np.float32),
+            "in_recent": self.in_recent.astype(np.float32),
+            "out": self.out.astype(np.float32),
+            "out_bias": self.out_bias.astype(np.float32),
+            "ease_indptr": self.ease_indptr.astype(np.int64),
+            "ease_indices": self.ease_indices.astype(np.int32),
+            "ease_data": self.ease_data.astype(np.float32),
+        }
+        meta = {
+            "format": _FORMAT,
+            "tau": self.tau,
+            "sequence_weight": self.sequence_weight,
+            "item_weight": self.item_weight,
+            "metrics": self.metrics,
+        }
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        atomic_write(Path(directory) / RANKING_FILE, lambda f: np.savez(f, **arrays))
+
+    @classmethod
+    def load(cls, directory: Path) -> RankingModel | None:
+        """The ranking model saved in ``directory``; None when the version has none."""
+        path = Path(directory) / RANKING_FILE
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as npz:
+            a = {k: npz[k] for k in npz.files}
+        meta = json.loads(a.pop("meta").tobytes().decode())
+        if meta.get("format") != _FORMAT:
+            raise ValueError(f"unknown ranking format {meta.get('format')!r}")
+        model = cls(
+            movie_ids=a["movie_ids"],
+            in_all=a["in_all"],
+            in_recent=a["in_recent"],
+            out=a["out"],
+            out_bias=a["out_bias"],
+            ease_indptr=a["ease_indptr"],
+            ease_indices=a["ease_indices"],
+            ease_data=a["ease_data"],
+            tau=float(meta["tau"]),
+            sequence_weight=float(meta["sequence_weight"]),
+            item_weight=float(meta["item_weight"]),
+            metrics=dict(meta.get("metrics") or {}),
+        )
+        model.check_shapes()
+        return model
+
+    def check_shapes(self) -> None:
+        i = self.size
+        d = self.out.shape[1] if self.out.ndim == 2 else -1
+        ok = (
+            self.in_all.shape == (i, d)
+            and self.in_recent.shape == (i, d)
+            and self.out_bias.shape == (i,)
+            and self.ease_indptr.shape == (i + 1,)
+            and self.ease_indices.shape == self.ease_data.shape
+            and int(self.ease_indptr[-1]) == self.ease_indices.size
+        )
+        if not ok:
+            raise ValueError("ranking arrays do not match each other")
