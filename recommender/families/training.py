@@ -20,6 +20,7 @@ from recommender.core.types import RatingScale
 from recommender.families import get_family, make_params
 from recommender.families.base import EpochCallback, FamilyParams, TrainResult
 from recommender.families.keras_fit import choose_rank_weight, configure_tensorflow
+from recommender.families.ranker import RankerParams, fit_ranker
 from recommender.features.encoding import Encoded, encode
 from recommender.scoring.linalg import score
 
@@ -38,10 +39,13 @@ def train_model(
     seed: int = 0,
     on_epoch: EpochCallback | None = None,
     version: str = "",
+    ranker: RankerParams | Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Fit one family, early-stopped on a validation slice of ``ratings``; export if servable.
 
     ``params`` is the family's params dataclass or overrides of its defaults (ValueError if bad).
+    ``ranker``: also fit the ranking model (its params, or overrides; ``{}`` for the defaults) and
+    attach it to the serving model, so /recommend is ordered by it.
     """
     called_at = time.time()  # the ratings given are at least this fresh: the default trained_at
     fam = get_family(family)
@@ -84,11 +88,19 @@ def train_model(
         "rank_weight": result.rank_weight,
         "fit_seconds": fit_seconds,
     }
+    ranking = None
+    if ranker is not None and serving is not None:
+        ranking = fit_ranker(ratings, ranker, seed, on_epoch)
+        result.metrics["ranker"] = ranking.metrics
     if serving is not None:
         # replace() re-runs __post_init__, which caches the ranking prior of the chosen weight;
         # train.py may overwrite trained_at with the time it read the ratings
         result.serving = dataclasses.replace(
-            serving, rank_weight=result.rank_weight, metrics=dict(result.metrics), trained_at=called_at
+            serving,
+            rank_weight=result.rank_weight,
+            metrics=dict(result.metrics),
+            trained_at=called_at,
+            ranker=ranking,
         )
     log.info("trained %s in %.1fs: val RMSE %.4f", family, fit_seconds, result.val_rmse)
     return result

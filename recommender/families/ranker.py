@@ -1,0 +1,409 @@
+"""The ranking model behind ``/recommend``: a Keras model trained to rank, plus an item-item part.
+
+The Keras part learns to predict the movies a user rates *next* from the ones rated before (a
+softmax over the whole catalogue, the later movies as soft targets), reading a user as the bag of
+their history and a recency-weighted bag of it. The item-item part is EASE in closed form over the
+frequently rated movies. Everything that could be tuned is chosen on a validation slice carved
+from the training ratings (each user's latest ratings): the number of epochs (early stopping on
+NDCG@5), EASE's ridge strength and the blend of the two. Then both parts are refitted on every
+rating and exported to :class:`~recommender.scoring.ranking.RankingModel` with a parity check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from recommender.families.base import EpochCallback, ExportParityError, _coerce
+from recommender.families.sequences import Histories, carve_latest, histories, ndcg_of_scores
+from recommender.scoring.itemitem import ease_weights, gram, rated_matrix, sparse_rows, top_per_row
+from recommender.scoring.ranking import RankingModel, recency_weights
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RankerParams", "fit_ranker"]
+
+PARITY_TOLERANCE = 1e-3
+GRAM_CHUNK = 4096
+EASE_LAMBDAS = (100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0)
+#: weight of the sequence part against the item-item part (0 = item-item only, None = sequence only)
+BLENDS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, None)
+
+
+@dataclass(frozen=True)
+class RankerParams:
+    """Hyper-parameters of the ranking model (``None`` = chosen on validation)."""
+
+    dim: int = 256
+    tau: float = 5.0  # recency decay, in ratings
+    epochs: int = 20
+    patience: int = 3
+    batch_size: int = 128
+    lr: float = 0.001
+    dropout: float = 0.3  # share of a history's movies hidden from each training example
+    window: int = 10  # later movies a training example predicts
+    cuts_per_rating: float = 0.1  # training examples per user and epoch, per rating of theirs
+    max_cuts: int = 20  # ... at most
+    val_last: int = 10  # each user's latest ratings held out for validation
+    val_users: int = 3000  # validation users scored (a sample on big datasets)
+    ease_lambda: float | None = None
+    ease_min_count: int = 3  # movies with fewer training ratings get no item-item row
+    ease_max_items: int = 8000  # the most-rated movies (bounds the dense solve)
+    ease_neighbours: int = 200  # strongest weights kept per movie
+    blend: float | None = None
+    refit: bool = True
+
+    def __post_init__(self) -> None:
+        checks = {
+            "dim": self.dim >= 1,
+            "tau": self.tau > 0,
+            "epochs": self.epochs >= 1,
+            "patience": self.patience >= 1,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "dropout": 0 <= self.dropout < 1,
+            "window": self.window >= 1,
+            "cuts_per_rating": self.cuts_per_rating > 0,
+            "max_cuts": self.max_cuts >= 1,
+            "val_last": self.val_last >= 1,
+            "val_users": self.val_users >= 1,
+            "ease_min_count": self.ease_min_count >= 1,
+            "ease_max_items": self.ease_max_items >= 0,
+            "ease_neighbours": self.ease_neighbours >= 1,
+        }
+        if self.ease_lambda is not None:
+            checks["ease_lambda"] = self.ease_lambda > 0
+        if self.blend is not None:
+            checks["blend"] = self.blend >= 0
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"ranker: {name} is out of range, got {getattr(self, name)!r}")
+
+    @classmethod
+    def from_overrides(cls, overrides: Mapping[str, Any] | None = None) -> Self:
+        overrides = dict(overrides or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(
+                f"ranker has no parameter {', '.join(map(repr, unknown))} (known: {', '.join(sorted(known))})"
+            )
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for k, v in overrides.items():
+            if hints[k] is bool:
+                values[k] = v if isinstance(v, bool) else str(v).strip().lower() in ("1", "true", "yes", "on")
+            else:
+                values[k] = _coerce(cls, k, hints[k], v)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --- the Keras part ------------------------------------------------------------------------------
+def _build(n_items: int, dim: int, seed: int) -> Any:
+    import keras
+    import tensorflow as tf
+
+    class SequenceRanker(keras.Model):
+        """logits = out @ (X_all in_all + X_recent in_recent) + out_bias; X are sparse bags."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            init = keras.initializers.RandomNormal(stddev=0.05, seed=seed)
+            self.in_all = self.add_weight(shape=(n_items, dim), initializer=init, name="in_all")
+            self.in_recent = self.add_weight(shape=(n_items, dim), initializer=init, name="in_recent")
+            self.out_emb = self.add_weight(shape=(n_items, dim), initializer=init, name="out")
+            self.out_bias = self.add_weight(shape=(n_items,), initializer="zeros", name="out_bias")
+
+        def call(self, x_all: Any, x_recent: Any) -> Any:
+            h = tf.sparse.sparse_dense_matmul(x_all, self.in_all) + tf.sparse.sparse_dense_matmul(
+                x_recent, self.in_recent
+            )
+            return tf.matmul(h, self.out_emb, transpose_b=True) + self.out_bias
+
+    return SequenceRanker()
+
+
+def _bags(rows: list[np.ndarray], n_items: int, tau: float) -> tuple[Any, Any]:
+    """Two SparseTensors (uniform and recency-weighted bags) for histories ``rows``."""
+    import tensorflow as tf
+
+    idx, va, vr = [], [], []
+    for r, items in enumerate(rows):
+        n = len(items)
+        if n == 0:
+            continue
+        idx.append(np.stack([np.full(n, r), items], axis=1))
+        va.append(np.full(n, 1.0 / np.sqrt(n), dtype=np.float32))
+        vr.append(recency_weights(n, tau))
+    shape = (len(rows), n_items)
+    if not idx:
+        empty = tf.sparse.SparseTensor(np.zeros((0, 2), np.int64), np.zeros(0, np.float32), shape)
+        return empty, empty
+    ind = np.concatenate(idx).astype(np.int64)
+    order = np.lexsort((ind[:, 1], ind[:, 0]))
+    ind = ind[order]
+    make = lambda v: tf.sparse.SparseTensor(ind, np.concatenate(v)[order], shape)  # noqa: E731
+    return make(va), make(vr)
+
+
+def _examples(h: Histories, p: RankerParams, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One epoch's (input history, later movies) pairs, cut at random points of each history."""
+    out = []
+    for items in h.items:
+        n = len(items)
+        if n < 2:
+            continue
+        for _ in range(min(p.max_cuts, max(1, round(n * p.cuts_per_rating)))):
+            cut = int(rng.integers(max(1, n // 4), n))
+            history = items[:cut]
+            if p.dropout and len(history) > 1:
+                kept = history[rng.random(len(history)) >= p.dropout]
+                history = kept if len(kept) else history[-1:]
+            out.append((history, items[cut : cut + p.window]))
+    order = rng.permutation(len(out))
+    return [out[i] for i in order]
+
+
+def _sequence_scores(model: Any, rows: list[np.ndarray], n_items: int, tau: float) -> np.ndarray:
+    chunks = []
+    for s in range(0, len(rows), 256):
+        xa, xr = _bags(rows[s : s + 256], n_items, tau)
+        chunks.append(np.asarray(model(xa, xr)))
+    return np.vstack(chunks) if chunks else np.zeros((0, n_items), dtype=np.float32)
+
+
+def _train_sequence(
+    h: Histories,
+    p: RankerParams,
+    seed: int,
+    epochs: int,
+    evaluate: Callable[[Any], float] | None,
+    on_epoch: EpochCallback | None,
+) -> tuple[Any, int, list[float]]:
+    """Fit the Keras part for up to ``epochs``; early-stopped on ``evaluate`` (NDCG) when given."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = _build(h.n_items, p.dim, seed)
+    optimizer = keras.optimizers.Adam(learning_rate=p.lr)
+    spec = tf.SparseTensorSpec(shape=[None, h.n_items], dtype=tf.float32)
+
+    @tf.function(
+        input_signature=[spec, spec, tf.TensorSpec([None, 2], tf.int64), tf.TensorSpec([None], tf.float32)],
+        reduce_retracing=True,
+    )
+    def step(xa: Any, xr: Any, target_at: Any, target_w: Any) -> Any:
+        with tf.GradientTape() as tape:
+            logits = model(xa, xr)
+            lse = tf.reduce_logsumexp(logits, axis=1)
+            hit = tf.gather_nd(logits, target_at) * target_w
+            loss = tf.reduce_mean(lse) - tf.reduce_sum(hit) / tf.cast(tf.shape(logits)[0], tf.float32)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    best, best_epoch, waited, history = -1.0, 0, 0, []
+    best_weights = None
+    for epoch in range(1, epochs + 1):
+        losses = []
+        examples = _examples(h, p, rng)
+        for s in range(0, len(examples), p.batch_size):
+            batch = examples[s : s + p.batch_size]
+            xa, xr = _bags([b[0] for b in batch], h.n_items, p.tau)
+            at = np.concatenate([np.stack([np.full(len(t), r), t], axis=1) for r, (_, t) in enumerate(batch)])
+            w = np.concatenate([np.full(len(t), 1.0 / len(t), dtype=np.float32) for _, t in batch])
+            losses.append(float(step(xa, xr, at.astype(np.int64), w)))
+        loss = float(np.mean(losses)) if losses else float("nan")
+        score = evaluate(model) if evaluate is not None else float("nan")
+        history.append(score)
+        if on_epoch is not None:
+            shown = None if np.isnan(score) else score
+            on_epoch({"epoch": epoch, "epochs": epochs, "loss": loss, "val_ndcg": shown, "stage": "ranking"})
+        if evaluate is None:
+            best_epoch = epoch
+            continue
+        if score > best:
+            best, best_epoch, waited = score, epoch, 0
+            best_weights = [v.numpy().copy() for v in model.trainable_variables]
+        else:
+            waited += 1
+            if waited >= p.patience:
+                break
+    if best_weights is not None:
+        for v, w in zip(model.trainable_variables, best_weights, strict=True):
+            v.assign(w)
+    return model, best_epoch, history
+
+
+# --- the item-item part --------------------------------------------------------------------------
+def _ease_items(h: Histories, p: RankerParams) -> np.ndarray:
+    counts = np.bincount(np.concatenate(h.items) if h.items else np.zeros(0, np.int64), minlength=h.n_items)
+    eligible = np.flatnonzero(counts >= p.ease_min_count)
+    if p.ease_max_items and eligible.size > p.ease_max_items:
+        eligible = eligible[np.argsort(-counts[eligible], kind="stable")[: p.ease_max_items]]
+    return np.sort(eligible)
+
+
+def _item_gram(h: Histories, items: np.ndarray) -> np.ndarray:
+    local = np.full(h.n_items, -1, dtype=np.int64)
+    local[items] = np.arange(items.size)
+    g = np.zeros((items.size, items.size), dtype=np.float64)
+    for start in range(0, len(h.items), GRAM_CHUNK):  # a dense users x items chunk at a time
+        rows, cols = [], []
+        for u, it in enumerate(h.items[start : start + GRAM_CHUNK]):
+            mapped = local[it]
+            mapped = mapped[mapped >= 0]
+            rows.append(np.full(mapped.size, u))
+            cols.append(mapped)
+        n = min(GRAM_CHUNK, len(h.items) - start)
+        g += gram(rated_matrix(np.concatenate(rows), np.concatenate(cols), n, items.size))
+    return g
+
+
+def _item_only(movie_ids: np.ndarray, csr: tuple, tau: float) -> RankingModel:
+    """A ranking model with only its item-item part (to score that part on validation)."""
+    zeros = np.zeros((movie_ids.size, 1), dtype=np.float32)
+    return RankingModel(movie_ids, zeros, zeros, zeros, zeros[:, 0], *csr, tau, 0.0, 1.0)
+
+
+def _item_part(g: np.ndarray, items: np.ndarray, n_items: int, lam: float, p: RankerParams) -> tuple:
+    dense = top_per_row(ease_weights(g, lam), p.ease_neighbours)
+    return sparse_rows(dense, items, n_items)
+
+
+# --- choosing on validation, refitting, exporting ------------------------------------------------
+def _assemble(model: Any, csr: tuple, h: Histories, p: RankerParams, blend: float | None) -> RankingModel:
+    seq_w, item_w = (1.0, 0.0) if blend is None else (blend / (1.0 + blend), 1.0 / (1.0 + blend))
+    indptr, indices, data = csr
+    return RankingModel(
+        movie_ids=h.movie_ids.copy(),
+        in_all=np.asarray(model.in_all.numpy(), dtype=np.float32),
+        in_recent=np.asarray(model.in_recent.numpy(), dtype=np.float32),
+        out=np.asarray(model.out_emb.numpy(), dtype=np.float32),
+        out_bias=np.asarray(model.out_bias.numpy(), dtype=np.float32),
+        ease_indptr=indptr,
+        ease_indices=indices,
+        ease_data=data,
+        tau=p.tau,
+        sequence_weight=seq_w,
+        item_weight=item_w,
+    )
+
+
+def _check_parity(model: Any, ranking: RankingModel, h: Histories) -> float:
+    rows = [it for it in h.items if len(it)][:32]
+    if not rows:
+        return 0.0
+    keras_scores = _sequence_scores(model, rows, h.n_items, ranking.tau)
+    numpy_scores = np.vstack([ranking.sequence_scores(ranking.history(h.movie_ids[r])) for r in rows])
+    worst = float(np.max(np.abs(keras_scores - numpy_scores)))
+    if worst > PARITY_TOLERANCE:
+        raise ExportParityError(f"ranking export differs from the Keras model by {worst:.2e}")
+    return worst
+
+
+def fit_ranker(
+    ratings: pd.DataFrame,
+    params: RankerParams | Mapping[str, Any] | None = None,
+    seed: int = 0,
+    on_epoch: EpochCallback | None = None,
+) -> RankingModel:
+    """Fit, choose on validation, refit on everything and export the ranking model for ``ratings``."""
+    p = params if isinstance(params, RankerParams) else RankerParams.from_overrides(params)
+    started = time.perf_counter()
+    full = histories(ratings)
+    fit, relevant = carve_latest(full, p.val_last)
+    rng = np.random.default_rng(seed)
+    val_users = np.array(sorted(relevant), dtype=np.int64)
+    if val_users.size > p.val_users:
+        val_users = np.sort(rng.choice(val_users, p.val_users, replace=False))
+    val_rows = [fit.items[u] for u in val_users]
+
+    def mean_ndcg(scores: np.ndarray) -> float:
+        if not len(val_users):
+            return float("nan")
+        return float(
+            np.mean(
+                [
+                    ndcg_of_scores(s, r, relevant[u])
+                    for s, r, u in zip(scores, val_rows, val_users, strict=True)
+                ]
+            )
+        )
+
+    evaluate = (
+        (lambda m: mean_ndcg(_sequence_scores(m, val_rows, fit.n_items, p.tau))) if len(val_users) else None
+    )
+    model, best_epoch, curve = _train_sequence(fit, p, seed, p.epochs, evaluate, on_epoch)
+    seq_val = _sequence_scores(model, val_rows, fit.n_items, p.tau)
+
+    items = _ease_items(fit, p)
+    choice: dict[str, Any] = {
+        "best_epoch": best_epoch,
+        "val_ndcg_curve": curve,
+        "ease_items": int(items.size),
+    }
+    lam, item_val = p.ease_lambda, None
+    if items.size:
+        g = _item_gram(fit, items)
+        tried = {}
+        for candidate in [lam] if lam is not None else EASE_LAMBDAS:
+            csr = _item_part(g, items, fit.n_items, candidate, p)
+            probe = _item_only(fit.movie_ids, csr, p.tau)
+            scores = (
+                np.vstack([probe.item_scores(probe.history(fit.movie_ids[r])) for r in val_rows])
+                if val_rows
+                else None
+            )
+            tried[candidate] = (mean_ndcg(scores) if scores is not None else float("nan"), scores)
+        lam = max(tried, key=lambda c: (np.nan_to_num(tried[c][0], nan=-1.0), -c))
+        item_val = tried[lam][1]
+        choice["val_ndcg_ease"] = {str(k): v[0] for k, v in tried.items()}
+    choice["ease_lambda"] = lam
+
+    blend = p.blend
+    if blend is None and item_val is not None and len(val_users):
+
+        def z(m: np.ndarray) -> np.ndarray:
+            return (m - m.mean(axis=1, keepdims=True)) / np.maximum(m.std(axis=1, keepdims=True), 1e-9)
+
+        zs, zi = z(seq_val), z(item_val)
+        by_blend = {b: mean_ndcg(zs if b is None else (b * zs + zi)) for b in BLENDS}
+        blend = max(BLENDS, key=lambda b: (by_blend[b], b is not None, b or 0))  # ties: more item-item
+        choice["val_ndcg_blend"] = {str(k): v for k, v in by_blend.items()}
+        choice["val_ndcg"] = by_blend[blend]
+    elif item_val is None:
+        blend = None
+    choice["blend"] = blend
+
+    if p.refit:
+        model, _, _ = _train_sequence(full, p, seed, max(1, best_epoch), None, on_epoch)
+        items = _ease_items(full, p)
+        g = _item_gram(full, items) if items.size else None
+    source = full if p.refit else fit
+    if items.size and lam is not None:
+        csr = _item_part(g if p.refit else _item_gram(fit, items), items, source.n_items, lam, p)
+    else:
+        csr = (np.zeros(source.n_items + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
+    ranking = _assemble(model, csr, source, p, blend)
+    choice["parity_max_abs_diff"] = _check_parity(model, ranking, source)
+    choice["fit_seconds"] = time.perf_counter() - started
+    choice["params"] = p.to_dict()
+    ranking.metrics = choice
+    log.info(
+        "ranker: epoch %s, EASE lambda %s, blend %s, %.1f s", best_epoch, lam, blend, choice["fit_seconds"]
+    )
+    return ranking
