@@ -14,6 +14,8 @@ import pandas as pd
 from recommender.core.types import RatingScale, ml_key
 from recommender.families import get_family
 from recommender.families.base import FamilyParams, TrainResult
+from recommender.families.ranker import RankerParams
+from recommender.families.sequences import histories
 from recommender.families.training import row_scorer, train_model
 from recommender.scoring.linalg import top_k
 
@@ -29,19 +31,31 @@ class KerasRecommender:
         params: FamilyParams | Mapping[str, Any] | None = None,
         seed: int = 0,
         scale: RatingScale | None = None,
+        ranker: RankerParams | Mapping[str, Any] | None = None,
     ) -> None:
         self.family = family
         self.params = params
         self.seed = seed
         self.scale = scale or RatingScale(1.0, 5.0, 1.0)
+        self.ranker = ranker
         self.result: TrainResult | None = None
         self._scores: np.ndarray | None = None
+        self._histories: dict[str, np.ndarray] = {}
 
     def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame) -> Self:
         self.result = train_model(
-            ratings, movies, scale=self.scale, family=self.family, params=self.params, seed=self.seed
+            ratings,
+            movies,
+            scale=self.scale,
+            family=self.family,
+            params=self.params,
+            seed=self.seed,
+            ranker=self.ranker,
         )
         self._scores = None
+        if self.ranker is not None:  # each user's history in rating order: what the ranker reads
+            h = histories(ratings)
+            self._histories = {k: h.movie_ids[it] for k, it in zip(h.users, h.items, strict=True)}
         return self
 
     def _need(self) -> TrainResult:
@@ -69,6 +83,10 @@ class KerasRecommender:
         enc = res.encoded
         assert enc is not None
         if res.serving is not None:
+            ranker = res.serving.ranker
+            if ranker is not None:
+                seen = self._histories.get(ml_key(user_id))
+                return None if seen is None else (ranker.movie_ids, ranker.scores(ranker.history(seen)))
             user = res.serving.user_vector(ml_key(user_id))
             return None if user is None else (res.serving.movie_ids, res.serving.rank_scores(user))
         u = enc.user_index.get(ml_key(user_id))
@@ -85,7 +103,7 @@ class KerasRecommender:
 
     def recommend(self, user_id: int, k: int, exclude: Collection[int] = ()) -> list[int]:
         res = self._need()
-        if res.serving is not None:
+        if res.serving is not None and res.serving.ranker is None:
             user = res.serving.user_vector(ml_key(user_id))
             if user is not None:
                 return [m for m, _ in res.serving.recommend(user, k, exclude)]

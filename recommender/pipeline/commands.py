@@ -40,7 +40,7 @@ def run_evaluate(
             log.info("%s", message)
 
     result = evaluate.run_evaluation(
-        data, args.evaluate, args.model, params, args.seed, on_progress=on_progress
+        data, args.evaluate, args.model, params, args.seed, on_progress=on_progress, ranker=args.ranker
     )
     if reporter.out is not None:
         reporter.emit(Done(ok=True, reason="evaluation only", metrics=finite(result)))

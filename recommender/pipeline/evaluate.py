@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recommender.evaluation.anchors import EASE, ItemKNN
 from recommender.evaluation.baselines import Algorithm, GlobalMean, Popularity, SurpriseSVD
 from recommender.evaluation.metrics import (
     RELEVANT,
@@ -26,6 +27,7 @@ from recommender.evaluation.metrics import (
 )
 from recommender.evaluation.splits import Split, leave_last_out, ml100k_folds, random_split
 from recommender.families.base import FamilyParams
+from recommender.families.ranker import RankerParams
 from recommender.scoring.linalg import top_k
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 __all__ = ["BASELINES", "PROTOCOLS", "format_table", "run_evaluation"]
 
 PROTOCOLS = ("ml100k-folds", "random", "leave-last-out")
-BASELINES = ("global_mean", "popularity", "surprise_svd")
+BASELINES = ("global_mean", "popularity", "surprise_svd", "ease", "item_knn")
 METRICS = ("rmse", "mae", "precision@5", "recall@5", "ndcg@5", "coverage", "mean_popularity", "fit_seconds")
 
 
@@ -75,12 +77,13 @@ def _ranking(
 def _score(
     algo: Algorithm, seconds: float, split: Split, catalog: np.ndarray, scale_bounds: tuple[float, float]
 ) -> dict[str, float | None]:
-    pred = np.clip(
-        algo.predict(split.test["user_id"].to_numpy(), split.test["movie_id"].to_numpy()), *scale_bounds
-    )
-    actual = split.test["rating"].to_numpy(dtype=np.float64)
+    raw = algo.predict(split.test["user_id"].to_numpy(), split.test["movie_id"].to_numpy())
     counts = split.train["movie_id"].value_counts().to_dict()
-    out: dict[str, float | None] = {"rmse": rmse(pred, actual), "mae": mae(pred, actual)}
+    out: dict[str, float | None] = {"rmse": None, "mae": None}
+    if raw is not None:  # the ranking anchors predict no stars
+        pred = np.clip(raw, *scale_bounds)
+        actual = split.test["rating"].to_numpy(dtype=np.float64)
+        out.update({"rmse": rmse(pred, actual), "mae": mae(pred, actual)})
     out.update(_ranking(algo, split.train, split.test, catalog, counts))
     out["fit_seconds"] = seconds
     return out
@@ -109,19 +112,29 @@ def run_evaluation(
     *,
     baselines: bool = True,
     on_progress: Callable[[str], None] | None = None,
+    ranker: RankerParams | Mapping[str, Any] | None = None,
 ) -> dict:
-    """Train and score the model and the baselines on the same split(s); returns the JSON object."""
+    """Train and score the model and the baselines on the same split(s); returns the JSON object.
+
+    ``ranker``: fit the ranking model too, so the model's ranking columns are the served ranking.
+    """
     from recommender.families.adapter import KerasRecommender
 
     splits = _splits(dataset, protocol, seed)
     scale = dataset.scale
     catalog = dataset.movies["movie_id"].to_numpy(dtype=np.int64)
     factories: dict[str, Callable[[], Algorithm]] = {
-        "model": lambda: KerasRecommender(family, params, seed, scale),
+        "model": lambda: KerasRecommender(family, params, seed, scale, ranker),
     }
     if baselines:
         factories.update(
-            {"global_mean": GlobalMean, "popularity": Popularity, "surprise_svd": lambda: SurpriseSVD(seed)}
+            {
+                "global_mean": GlobalMean,
+                "popularity": Popularity,
+                "surprise_svd": lambda: SurpriseSVD(seed),
+                "ease": EASE,
+                "item_knn": ItemKNN,
+            }
         )
     per_split: dict[str, list[dict]] = {name: [] for name in factories}
     for split in splits:
@@ -130,17 +143,22 @@ def run_evaluation(
             started = time.perf_counter()
             algo.fit(split.train, dataset.movies)
             seconds = time.perf_counter() - started
-            if name == "model":  # the Keras fit alone, without export and rank tuning
-                seconds = algo.result.fit_seconds  # type: ignore[attr-defined]
+            if name == "model":  # the Keras fits (stars, and ranking if any), without export and tuning
+                result = algo.result  # type: ignore[attr-defined]
+                seconds = result.fit_seconds + float(result.metrics.get("ranker", {}).get("fit_seconds", 0.0))
             scores = _score(algo, seconds, split, catalog, (scale.minimum, scale.maximum))
+            if getattr(algo, "chosen", None) is not None:  # the anchors' knob, chosen on validation
+                scores["chosen"] = algo.chosen  # type: ignore[attr-defined]
             per_split[name].append(scores)
             if on_progress is not None:
                 on_progress(
-                    f"{split.name} {name}: RMSE {scores['rmse']:.4f}, NDCG@5 {_fmt(scores['ndcg@5'])}"
+                    f"{split.name} {name}: RMSE {_fmt(scores['rmse'])}, NDCG@5 {_fmt(scores['ndcg@5'])}"
                 )
     results: dict[str, dict] = {}
     for name, rows in per_split.items():
         results[name] = {m: _mean([r[m] for r in rows]) for m in METRICS}
+        if "chosen" in rows[0]:
+            results[name]["chosen"] = [r.get("chosen") for r in rows]
         if len(rows) > 1:
             results[name]["folds"] = rows
     return {
