@@ -27,6 +27,7 @@ from recommender.core.config import ConfigError, Settings
 from recommender.core.types import DATASETS
 from recommender.families import DEFAULT_FAMILY, FAMILIES, SERVABLE_FAMILIES, make_params
 from recommender.families.base import FamilyParams
+from recommender.families.ranker import RankerParams
 from recommender.persistence.registry import DEFAULT_KEEP, DEFAULT_TOLERANCE
 from recommender.pipeline.commands import UsageError, run_evaluate, run_registry_command
 from recommender.pipeline.evaluate import PROTOCOLS
@@ -66,6 +67,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="any other hyper-parameter of the family (repeatable), e.g. --param dropout=0.2",
     )
+    p.add_argument(
+        "--no-ranker",
+        action="store_true",
+        help="skip the ranking model: /recommend orders by predicted stars plus a popularity prior",
+    )
+    p.add_argument(
+        "--ranker-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a hyper-parameter of the ranking model (repeatable), e.g. --ranker-param epochs=10",
+    )
     p.add_argument("--force", action="store_true", help="publish even if validation RMSE is worse")
     p.add_argument(
         "--tolerance",
@@ -102,6 +115,22 @@ def collect_params(args: argparse.Namespace) -> FamilyParams:
         return make_params(args.model, overrides)
     except ValueError as exc:
         raise UsageError(f"--model {args.model}: {exc}") from None
+
+
+def collect_ranker_params(args: argparse.Namespace) -> RankerParams | None:
+    """The ranking model's params (None with ``--no-ranker``)."""
+    if args.no_ranker:
+        return None
+    overrides: dict[str, Any] = {}
+    for item in args.ranker_param:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--ranker-param expects KEY=VALUE, got {item!r}")
+        overrides[key.strip().replace("-", "_")] = value.strip()
+    try:
+        return RankerParams.from_overrides(overrides)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -152,6 +181,7 @@ def _run(args: argparse.Namespace, reporter: Reporter, *, stdout: TextIO) -> int
             run_registry_command(args, settings, stdout)
             return EXIT_OK
         params = collect_params(args)
+        args.ranker = collect_ranker_params(args)
         from recommender.families.keras_fit import configure_tensorflow
 
         configure_tensorflow(args.threads)

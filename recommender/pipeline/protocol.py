@@ -120,10 +120,15 @@ class Epoch(_Event):
     loss: float | None = None
     val_loss: float | None = None
     val_rmse: float | None = None
+    val_ndcg: float | None = None
+    #: which model the epoch belongs to: "rating" (the stars) or "ranking" (the /recommend order)
+    stage: str = "rating"
 
     def _check(self) -> None:
         _need(isinstance(self.epoch, int) and isinstance(self.epochs, int), "epoch numbers must be integers")
-        _need(all(_number(v) for v in (self.loss, self.val_loss, self.val_rmse)), "losses must be numbers")
+        values = (self.loss, self.val_loss, self.val_rmse, self.val_ndcg)
+        _need(all(_number(v) for v in values), "losses must be numbers")
+        _need(self.stage in ("rating", "ranking"), "stage must be rating or ranking")
 
 
 @dataclass(frozen=True)
@@ -201,12 +206,15 @@ class Reporter:
             return
         if isinstance(event, Epoch):
             now = time.monotonic()
-            parts = [f"epoch {event.epoch}/{event.epochs}"]
-            parts += [
-                f"{k} {v:.4f}"
-                for k, v in (("loss", event.loss), ("val_loss", event.val_loss), ("val_rmse", event.val_rmse))
-                if v is not None and math.isfinite(v)
-            ]
+            stage = "ranking " if event.stage == "ranking" else ""
+            parts = [f"{stage}epoch {event.epoch}/{event.epochs}"]
+            values = (
+                ("loss", event.loss),
+                ("val_loss", event.val_loss),
+                ("val_rmse", event.val_rmse),
+                ("val_ndcg", event.val_ndcg),
+            )
+            parts += [f"{k} {v:.4f}" for k, v in values if v is not None and math.isfinite(v)]
             print("  ".join(parts) + f"  ({now - self._last:.1f}s)", file=sys.stderr, flush=True)
             self._last = now
         elif isinstance(event, Start) and event.n_ratings is not None:

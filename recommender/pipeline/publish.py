@@ -15,7 +15,7 @@ from recommender.core.config import Settings
 from recommender.families.base import FamilyParams
 from recommender.persistence.registry import METRICS, Registry
 from recommender.pipeline.frame import HOLDOUT_SCHEME, build_training_frame
-from recommender.pipeline.gate import compare_with_current, holdout_metrics
+from recommender.pipeline.gate import compare_with_current, holdout_metrics, training_histories
 from recommender.pipeline.protocol import Done, Epoch, Reporter, Start, finite, json_default
 
 log = logging.getLogger(__name__)
@@ -71,12 +71,14 @@ def run_training(
         seed=args.seed,
         on_epoch=lambda info: reporter.emit(Epoch.from_dict({"event": Epoch.kind, **info})),
         version=version,
+        ranker=getattr(args, "ranker", None),
     )
     serving = result.serving
     if serving is None:
         raise RuntimeError(f"training {args.model} returned no serving model")
     # The service folds in ratings made after this moment; without it every member looks untrained.
     serving.trained_at = started
+    trained = training_histories(ratings)
     metrics: dict[str, Any] = {
         **result.metrics,
         "version": version,
@@ -85,13 +87,15 @@ def run_training(
         "seed": args.seed,
         "params": {**params.to_dict(), "rank_weight_chosen": result.rank_weight},
         "val_rmse": float(result.val_rmse),
-        "test": holdout_metrics(serving, test, float(ratings["rating"].mean())),
+        "test": holdout_metrics(serving, test, float(ratings["rating"].mean()), trained),
         **counts,
         "max_users": args.max_users,
         "trained_at": started,
         "fit_seconds": float(result.fit_seconds),
         "holdout": {"scheme": HOLDOUT_SCHEME, "fraction": args.test_fraction},
-        "compared_with": compare_with_current(registry, serving, test, data.name, args.test_fraction),
+        "compared_with": compare_with_current(
+            registry, serving, test, data.name, args.test_fraction, trained
+        ),
     }
     metrics = finite(metrics)
 

@@ -75,6 +75,8 @@ def test_reporter_writes_json_lines_or_concise_human_lines(capsys: pytest.Captur
         "loss": None,
         "val_loss": None,
         "val_rmse": None,
+        "val_ndcg": None,
+        "stage": "rating",
     }
     human = Reporter(None)
     human.emit(Start(family="mf", dataset="ml-100k", seed=0, n_ratings=1000, n_member_ratings=5, n_members=2))
@@ -82,5 +84,7 @@ def test_reporter_writes_json_lines_or_concise_human_lines(capsys: pytest.Captur
     err = capsys.readouterr().err
     assert "training mf on ml-100k: 1,000 ratings (5 from 2 members), seed 0" in err
     assert "epoch 1/2  loss 0.8000  (" in err and "val_loss" not in err
+    human.emit(Epoch(epoch=3, epochs=20, loss=6.1, val_ndcg=0.12, stage="ranking"))
+    assert "ranking epoch 3/20  loss 6.1000  val_ndcg 0.1200  (" in capsys.readouterr().err
     Reporter(None, quiet=True).emit(Epoch(epoch=1, epochs=2))
     assert capsys.readouterr().err == ""
