@@ -137,6 +137,9 @@ def pick_reason(pick: Pick) -> str:
         return f"liked by the same people (similarity {pick.similarity:.2f})"
     if pick.reason is PickReason.SHARED_GENRES:
         return f"popular and shares {plural(pick.shared_genres, 'genre')} with it"
+    if pick.because:
+        rated = " and ".join(f"{m.title} {stars(given)}" for m, given in pick.because)
+        return f"I think you'd give it {stars(pick.stars)}, because you rated {rated}"
     return f"I think you'd give it {stars(pick.stars)}"
 
 

@@ -86,6 +86,9 @@ class Pick:
     ratings: int = 0
     similarity: float = 0.0
     shared_genres: int = 0
+    #: PREDICTED by the ranking model: the member's own rated movies that counted most for this
+    #: pick, with the stars they gave (at most two, strongest first)
+    because: tuple[tuple[Movie, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

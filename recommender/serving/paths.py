@@ -14,6 +14,7 @@ import numpy as np
 
 from recommender.core.types import Movie, RatingScale, member_key
 from recommender.persistence.storage import StoredRating
+from recommender.scoring.linalg import top_k
 from recommender.scoring.model import ServingModel
 from recommender.serving.caches import FoldCache, FoldEntry, UserVector
 from recommender.serving.catalog import Catalog
@@ -154,9 +155,23 @@ class Popularity:
 
 
 def personal_picks(
-    model: ServingModel, user: UserVector, k: int, exclude: set[int], catalog: Catalog, keep: Keep = None
+    model: ServingModel,
+    user: UserVector,
+    k: int,
+    exclude: set[int],
+    catalog: Catalog,
+    keep: Keep = None,
+    rated: Sequence[StoredRating] = (),
 ) -> list[Pick]:
-    """The model's top ``k`` for a member vector, among catalogue movies they have not rated."""
+    """The model's top ``k`` for a member, among catalogue movies they have not rated.
+
+    With a ranking model and ``rated`` (the member's ratings) the order is the ranking model's and
+    each pick names the rated movies it rests on; the stars shown stay the rating model's.
+    """
+    if model.ranker is not None and rated:
+        ranked = ranked_picks(model, user, k, exclude, catalog, keep, rated)
+        if ranked is not None:
+            return ranked
     picks: list[Pick] = []
     # A filter may reject most of the top: rank every movie then (one sort, milliseconds).
     wanted = k + SPARE if keep is None else len(model.movie_ids)
@@ -167,6 +182,48 @@ def personal_picks(
         picks.append(Pick(movie, float(stars), PickReason.PREDICTED))
         if len(picks) == k:
             break
+    return picks
+
+
+def ranked_picks(
+    model: ServingModel,
+    user: UserVector,
+    k: int,
+    exclude: set[int],
+    catalog: Catalog,
+    keep: Keep,
+    rated: Sequence[StoredRating],
+) -> list[Pick] | None:
+    """Top ``k`` by the ranking model; None when it knows none of the member's movies."""
+    ranker = model.ranker
+    assert ranker is not None
+    ordered = sorted(rated, key=lambda r: r.rated_at)  # the ranker reads a history oldest first
+    history = ranker.history([r.movie_id for r in ordered])
+    if history.empty:
+        return None
+    scores = ranker.scores(history)
+    blocked = ranker.movie_index(list(exclude))
+    scores[blocked[blocked >= 0]] = -np.inf
+    wanted = k + SPARE if keep is None else ranker.size
+    chosen: list[tuple[int, Movie]] = []
+    for i in top_k(scores, ranker.movie_ids, wanted).tolist():
+        movie = catalog.get(int(ranker.movie_ids[i]))
+        if movie is None or movie.movie_id in exclude or (keep is not None and not keep(movie)):
+            continue
+        chosen.append((i, movie))
+        if len(chosen) == k:
+            break
+    if not chosen:
+        return []
+    stars = model.predict(user, [m.movie_id for _, m in chosen])
+    given = {r.movie_id: r.stars for r in rated}
+    reasons = ranker.because(history, np.array([i for i, _ in chosen], dtype=np.int64))
+    picks = []
+    for (_, movie), s, why in zip(chosen, stars.tolist(), reasons, strict=True):
+        because = tuple(
+            (m, given[movie_id]) for movie_id, _share in why if (m := catalog.get(movie_id)) is not None
+        )
+        picks.append(Pick(movie, float(s), PickReason.PREDICTED, because=because))
     return picks
 
 

@@ -217,7 +217,7 @@ class RecommenderService(AddedMovies):
         if taste.user is None or model is None:
             picks = self._popularity.picks(skip + k, exclude, self.catalog, keep)
         else:
-            picks = personal_picks(model, taste.user, skip + k, exclude, self.catalog, keep)[skip:]
+            picks = personal_picks(model, taste.user, skip + k, exclude, self.catalog, keep, rated)[skip:]
             if skip == 0:  # an added movie the model has not learned yet competes for the first page
                 added = [m for m in self._added_in_catalog() if keep is None or keep(m)]
                 fresh = new_movie_pick(model, taste.user, added, exclude)
