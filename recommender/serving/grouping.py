@@ -4,7 +4,7 @@ A mixin of :class:`recommender.serving.service.RecommenderService` (kept apart t
 Each member's taste comes from ``paths.choose_taste`` (trained, folded in, or the crowd's view), and
 ``groups.GroupScorer`` scores the whole group in one product. What is built once per model version
 (the scorer, the crowd's stars) and once per filter (which model movies the catalogue has and the
-filter keeps) is cached, so a request costs two reads of the database and the product.
+filter keeps) is cached, so a request costs one read of the database and the product.
 """
 
 from __future__ import annotations
@@ -98,8 +98,9 @@ class GroupPicking:
             raise InvalidGroup("no movies were asked for")
         self.watcher.maybe_reload()
         model = self.watcher.model  # one snapshot for the whole request
-        rated = await self._group_ratings(members)
-        blocked = set(exclude) | await self.storage.hidden_by_any(members)
+        prints, hidden = await self.storage.group_snapshot(members)
+        rated = await self._group_ratings(members, prints)
+        blocked = set(exclude) | hidden
         for rows in rated.values():
             blocked.update(r.movie_id for r in rows)
         tastes = [choose_taste(model, u, rated[u], self._folds, self._imported_at.get(u)) for u in members]
@@ -124,9 +125,10 @@ class GroupPicking:
                 picks.append(GroupMovie(movie, pick.score, pick.per_member))
         return GroupPicks(tuple(picks), served, choice.reasons, choice.param, model.version)
 
-    async def _group_ratings(self, members: Sequence[int]) -> dict[int, Sequence[StoredRating]]:
-        """Every member's ratings: one query checks all the cached lists; stale ones are re-read."""
-        prints = await self.storage.ratings_fingerprints(members)
+    async def _group_ratings(
+        self, members: Sequence[int], prints: dict[int, tuple[int, float | None]]
+    ) -> dict[int, Sequence[StoredRating]]:
+        """Every member's ratings: the cached lists their fingerprints still match; others re-read."""
         rated: dict[int, Sequence[StoredRating]] = {}
         for user in members:
             cached = self._ratings.get(user, prints[user])

@@ -1,5 +1,5 @@
-"""Movie nights (/movienight): who is in, who hosts, which picks were shown; and the batched reads a
-group pick needs (every member's ratings fingerprint and hidden movies in one query each).
+"""Movie nights (/movienight): who is in, who hosts, which picks were shown; and the one read a group
+pick needs (every member's ratings fingerprint and hidden movies together).
 
 The rules that must hold under concurrent presses live here, inside one transaction each: one open
 night per channel (a unique index), at most ``limit`` members, the host handing over to the earliest
@@ -93,10 +93,6 @@ async def _lock(tx: Tx, night_id: int) -> str | None:
         "UPDATE movie_nights SET state = state WHERE id = ? RETURNING state", (int(night_id),)
     )
     return str(rows[0][0]) if rows else None
-
-
-def _placeholders(n: int) -> str:
-    return ", ".join("?" * n)
 
 
 class MovieNightsMixin:
@@ -307,26 +303,24 @@ class MovieNightsMixin:
         )
         return [int(r[0]) for r in rows]
 
-    # -- a group's members in one query each --------------------------------------------------------
-    async def ratings_fingerprints(self, user_ids: Collection[int]) -> dict[int, tuple[int, float | None]]:
-        """``Storage.ratings_fingerprint`` of several members at once; (0, None) for one without ratings."""
+    # -- a whole group in one read ------------------------------------------------------------------
+    async def group_snapshot(
+        self, user_ids: Collection[int]
+    ) -> tuple[dict[int, tuple[int, float | None]], set[int]]:
+        """Every member's ratings fingerprint (as ``ratings_fingerprint``; (0, None) without ratings)
+        and every movie at least one of them hid, in one statement: a group pick waits for the
+        database once, not twice per member."""
         users = sorted({int(u) for u in user_ids})
         if not users:
-            return {}
+            return {}, set()
+        marks = ", ".join("?" * len(users))
         rows = await self._backend.read(
-            "SELECT user_id, count(*), max(rated_at) FROM ratings "
-            f"WHERE user_id IN ({_placeholders(len(users))}) GROUP BY user_id",
-            users,
+            f"SELECT 0, user_id, count(*), max(rated_at) FROM ratings WHERE user_id IN ({marks}) "
+            "GROUP BY user_id UNION ALL "
+            # hidden_at only gives the column the same type on both databases
+            f"SELECT 1, movie_id, 0, max(hidden_at) FROM hidden WHERE user_id IN ({marks}) GROUP BY movie_id",
+            [*users, *users],
         )
-        found = {int(u): (int(n), None if t is None else float(t)) for u, n, t in rows}
-        return {u: found.get(u, (0, None)) for u in users}
-
-    async def hidden_by_any(self, user_ids: Collection[int]) -> set[int]:
-        """Every movie at least one of these members hid."""
-        users = sorted({int(u) for u in user_ids})
-        if not users:
-            return set()
-        rows = await self._backend.read(
-            f"SELECT DISTINCT movie_id FROM hidden WHERE user_id IN ({_placeholders(len(users))})", users
-        )
-        return {int(r[0]) for r in rows}
+        found = {int(u): (int(n), None if t is None else float(t)) for kind, u, n, t in rows if kind == 0}
+        hidden = {int(m) for kind, m, _n, _t in rows if kind == 1}
+        return {u: found.get(u, (0, None)) for u in users}, hidden

@@ -178,17 +178,18 @@ async def test_due_nights_and_ending_one(store: Storage) -> None:
     assert await store.due_movie_nights(10_000.0) == [NIGHT + 2]
 
 
-async def test_a_groups_fingerprints_and_hidden_movies_in_one_read_each(store: Storage) -> None:
+async def test_a_groups_fingerprints_and_hidden_movies_in_one_read(store: Storage) -> None:
     await store.upsert_rating(ANN, 1, 4.0, None, rated_at=10.0)
-    await store.upsert_rating(ANN, 2, 3.0, None, rated_at=20.0)
+    await store.upsert_rating(ANN, 2, 3.0, None, rated_at=20.5)
     await store.upsert_rating(BEN, 5, 5.0, None, rated_at=30.0)
     await store.hide(ANN, 7)
     await store.hide(BEN, 7)
     await store.hide(BEN, 8)
-    prints = await store.ratings_fingerprints([ANN, BEN, CAT, ANN])
-    assert prints == {ANN: (2, 20.0), BEN: (1, 30.0), CAT: (0, None)}
+    await store.hide(CAT, 1)  # not asked about
+    prints, hidden = await store.group_snapshot([ANN, BEN, HOST, ANN])
+    assert prints == {ANN: (2, 20.5), BEN: (1, 30.0), HOST: (0, None)}
     assert prints[ANN] == await store.ratings_fingerprint(ANN)
-    assert prints[CAT] == await store.ratings_fingerprint(CAT)
-    assert await store.hidden_by_any([ANN, BEN, CAT]) == {7, 8}
-    assert await store.hidden_by_any([CAT]) == set()
-    assert await store.ratings_fingerprints([]) == {} and await store.hidden_by_any([]) == set()
+    assert prints[HOST] == await store.ratings_fingerprint(HOST)
+    assert hidden == {7, 8}
+    assert await store.group_snapshot([HOST]) == ({HOST: (0, None)}, set())
+    assert await store.group_snapshot([]) == ({}, set())
