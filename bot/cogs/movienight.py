@@ -76,7 +76,7 @@ def movienight_command(bot: MovieBot) -> app_commands.Command[None, ..., None]:
     return movienight
 
 
-class MovieNights(commands.Cog):
+class MovieNightCog(commands.Cog):
     """Movie nights: the command, and the loop that closes them on time."""
 
     def __init__(self, bot: MovieBot) -> None:
@@ -138,4 +138,4 @@ class MovieNights(commands.Cog):
 
 
 async def setup(bot: MovieBot) -> None:
-    await bot.add_cog(MovieNights(bot))
+    await bot.add_cog(MovieNightCog(bot))

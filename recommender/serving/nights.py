@@ -58,7 +58,7 @@ def night_from_stored(stored: StoredNight) -> MovieNight:
     )
 
 
-def _known(stored: StoredNight | None, night_id: int) -> MovieNight:
+def _known(stored: StoredNight | None) -> MovieNight:
     if stored is None:
         raise MovieNightRefused(NightProblem.UNKNOWN)
     return night_from_stored(stored)
@@ -104,16 +104,16 @@ class MovieNights:
         return night
 
     async def movie_night(self, night_id: int) -> MovieNight:
-        return _known(await self.storage.movie_night(night_id), night_id)
+        return _known(await self.storage.movie_night(night_id))
 
     async def set_movie_night_message(self, night_id: int, message_id: int) -> MovieNight:
-        return _known(await self.storage.set_movie_night_message(night_id, message_id), night_id)
+        return _known(await self.storage.set_movie_night_message(night_id, message_id))
 
     async def join_movie_night(self, night_id: int, user_id: int) -> tuple[MovieNight, bool]:
         stored, outcome = await self.storage.join_movie_night(
             night_id, user_id, limit=MAX_GROUP, joined_at=time.time()
         )
-        night = _known(stored, night_id)
+        night = _known(stored)
         if outcome == "not_open":
             raise _not_open(night)
         if outcome == "full":
@@ -122,7 +122,7 @@ class MovieNights:
 
     async def leave_movie_night(self, night_id: int, user_id: int) -> tuple[MovieNight, bool]:
         stored, outcome = await self.storage.leave_movie_night(night_id, user_id)
-        night = _known(stored, night_id)
+        night = _known(stored)
         if outcome == "not_open":
             raise _not_open(night)
         return night, outcome == "left"
@@ -150,7 +150,7 @@ class MovieNights:
         ids = [p.movie.movie_id for p in picks.picks]
         next_round = night.round_no + 1
         stored, recorded = await self.storage.record_movie_night_picks(night.night_id, next_round, ids)
-        after = _known(stored, night.night_id)
+        after = _known(stored)
         if not recorded:
             # Another pick or a close got there first (a double press, the clock): the card has it.
             raise _not_open(after)
@@ -170,7 +170,7 @@ class MovieNights:
                     raise
                 return refused.night, None
         stored, _ended = await self.storage.end_movie_night(night_id, (end or MovieNightEnd.TOO_FEW).value)
-        return _known(stored, night_id), None
+        return _known(stored), None
 
     async def poll_movie_night(self, night_id: int, by: int) -> tuple[MovieNight, tuple[Movie, ...]]:
         night = await self.movie_night(night_id)
@@ -183,7 +183,7 @@ class MovieNights:
         if night.polled:
             raise MovieNightRefused(NightProblem.POLLED, night)
         stored, marked = await self.storage.mark_movie_night_polled(night_id, night.round_no)
-        after = _known(stored, night_id)
+        after = _known(stored)
         if not marked:
             code = NightProblem.POLLED if after.polled else NightProblem.NOT_PICKED
             raise MovieNightRefused(code, after)
