@@ -14,7 +14,7 @@ from discord.ext import commands, tasks
 from bot import gate, health, telemetry
 from bot.checks import Cooldowns
 from bot.lifecycle import DRAIN_TIMEOUT, WORKER_GRACE, InFlight
-from bot.ui import components, lists
+from bot.ui import components, lists, night_buttons
 from recommender.core.config import Settings
 from recommender.core.errors import RetrainInProgress
 from recommender.pipeline.protocol import Done
@@ -30,6 +30,7 @@ COGS = (
     "bot.cogs.library",
     "bot.cogs.admin",
     "bot.cogs.catalogue",
+    "bot.cogs.movienight",
 )
 
 
@@ -149,7 +150,7 @@ class MovieBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         # Buttons under messages sent before a restart are dispatched by their custom_id templates.
-        self.add_dynamic_items(*components.DYNAMIC_ITEMS, *lists.LIST_ITEMS)
+        self.add_dynamic_items(*components.DYNAMIC_ITEMS, *lists.LIST_ITEMS, *night_buttons.NIGHT_ITEMS)
         for name in COGS:
             await self.load_extension(name)
         if self.sync_commands:

@@ -43,4 +43,6 @@ LIMITS: dict[str, tuple[int, float]] = {
     "rate": (10, 60.0),  # ten ratings a minute: a burst of catching up, not a script
     "recommend": (3, 30.0),  # scoring every movie is the costliest thing a member can ask for
     "import": (3, 600.0),  # a file of thousands of rows, once in a while
+    # /movienight, and the host's Pick and Re-roll: each scores every movie for up to 20 members
+    "movienight": (6, 60.0),
 }

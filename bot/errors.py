@@ -12,10 +12,10 @@ import logging
 import discord
 from discord import app_commands
 
-from bot.ui import words
+from bot.ui import night_card, words
 from recommender.core.errors import RecommenderError, UnknownMovie
 from recommender.serving.catalog import AmbiguousTitle
-from recommender.serving.contract import ImportRefused
+from recommender.serving.contract import ImportRefused, MovieNightRefused
 
 __all__ = [
     "GENERIC_APOLOGY",
@@ -78,6 +78,9 @@ def describe_error(error: BaseException) -> tuple[str, str, bool]:
     error = unwrap(error)
     if isinstance(error, ImportRefused):
         return words.import_refused(error.code), f"error:ImportRefused:{error.code.value}", True
+    if isinstance(error, MovieNightRefused):
+        message = night_card.night_refused(error.code, error.night)
+        return message, f"error:MovieNightRefused:{error.code.value}", True
     if isinstance(error, AmbiguousTitle):
         return words.ambiguous_title(error.query, error.suggestions), "error:UnknownMovie", True
     if isinstance(error, UnknownMovie):

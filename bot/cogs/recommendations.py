@@ -13,44 +13,13 @@ from bot.checks import per_user_cooldown
 from bot.client import MovieBot
 from bot.cooldowns import LIMITS
 from bot.ui import components, render
-from bot.ui.transformers import MAX_CHOICES, MovieTransformer
-from recommender.core.errors import RecommenderError
+from bot.ui.filters import FIRST_YEAR, LAST_YEAR, filter_choices, pick_filter
+from bot.ui.transformers import MovieTransformer
 from recommender.core.types import Movie
-from recommender.serving.contract import PickFilter
 
 log = logging.getLogger(__name__)
 
 RECOMMEND_LIMIT = LIMITS["recommend"]
-DECADES = tuple(range(1900, 2030, 10))
-FIRST_YEAR, LAST_YEAR = 1870, 2100
-
-
-def genre_choices(genres: list[str]) -> list[app_commands.Choice[str]]:
-    """The catalogue's genres as ``/recommend``'s choices (Discord takes at most 25)."""
-    return [app_commands.Choice(name=g, value=g) for g in genres[:MAX_CHOICES]]
-
-
-def decade_choices() -> list[app_commands.Choice[int]]:
-    return [app_commands.Choice(name=f"{d}s", value=d) for d in DECADES]
-
-
-def _choices(genres: list[str]) -> dict[str, list[app_commands.Choice[str]] | list[app_commands.Choice[int]]]:
-    offered: dict[str, list[app_commands.Choice[str]] | list[app_commands.Choice[int]]] = {
-        "decade": decade_choices()
-    }
-    if genres:  # an empty catalogue has none, and Discord refuses an empty list of choices
-        offered["genre"] = genre_choices(genres)
-    return offered
-
-
-def pick_filter(genre: str | None, decade: int | None, since: int | None, until: int | None) -> PickFilter:
-    """The options as one filter; a decade and a year range narrow each other."""
-    lows = [v for v in (decade, since) if v is not None]
-    highs = [v for v in (None if decade is None else decade + 9, until) if v is not None]
-    low, high = (max(lows) if lows else None), (min(highs) if highs else None)
-    if low is not None and high is not None and low > high:
-        raise RecommenderError(f"No year is both from {low} and up to {high}: please widen the years.")
-    return PickFilter(genre or None, low, high)
 
 
 async def _defer_public(interaction: discord.Interaction) -> None:
@@ -68,7 +37,7 @@ def recommend_command(bot: MovieBot) -> app_commands.Command[None, ..., None]:
         since="Only movies from this year on",
         until="Only movies up to this year",
     )
-    @app_commands.choices(**_choices(bot.service.genres()))
+    @app_commands.choices(**filter_choices(bot.service.genres()))
     @per_user_cooldown(*RECOMMEND_LIMIT)
     async def recommend(
         interaction: discord.Interaction,

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from recommender.core.types import DATASETS
 
-__all__ = ["ConfigError", "Secret", "Settings"]
+__all__ = ["MOVIENIGHT_MAX_MINUTES", "ConfigError", "Secret", "Settings"]
 
 GROUPLENS_BASE_URL = "https://files.grouplens.org/datasets/movielens"
 TMDB_API_URL = "https://api.themoviedb.org/3"
@@ -127,6 +127,19 @@ def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
     return raw.rstrip("/")
 
 
+#: The longest a movie night may stay open (a day), for the setting and the command's option alike.
+MOVIENIGHT_MAX_MINUTES = 24 * 60
+
+
+def _movienight_minutes(env: Mapping[str, str]) -> int:
+    minutes = _int(env, "MOVIENIGHT_MINUTES", 60, minimum=1) or 60
+    if minutes > MOVIENIGHT_MAX_MINUTES:
+        raise ConfigError(
+            f"MOVIENIGHT_MINUTES must be at most {MOVIENIGHT_MAX_MINUTES} (a day), got {minutes}"
+        )
+    return minutes
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the bot, the service and the trainer are configured with."""
@@ -157,6 +170,9 @@ class Settings:
     tmdb_api_key: Secret = field(default_factory=lambda: Secret(""))
     tmdb_api_url: str = TMDB_API_URL
     tmdb_image_url: str = TMDB_IMAGE_URL
+    # /movienight: minutes members have to join before the bot picks by itself (the command's
+    # `minutes` option overrides it per night).
+    movienight_minutes: int = 60
 
     # Derived locations: all state lives under data_dir.
     @property
@@ -258,4 +274,5 @@ class Settings:
             tmdb_api_key=Secret(tmdb_key),
             tmdb_api_url=_http_url(env, "TMDB_API_URL", TMDB_API_URL),
             tmdb_image_url=_http_url(env, "TMDB_IMAGE_URL", TMDB_IMAGE_URL),
+            movienight_minutes=_movienight_minutes(env),
         )

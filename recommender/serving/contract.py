@@ -21,12 +21,41 @@ from recommender.core.types import Movie, RatingScale
 from recommender.data.imports import ImportFormat, RejectCode
 from recommender.persistence.storage import StoredRating
 from recommender.pipeline.protocol import Done, Event
+from recommender.serving.codes import PickFilter, PopularityReason, ServingPath
+from recommender.serving.group_contract import (
+    MAX_GROUP,
+    MIN_GROUP,
+    GroupMovie,
+    GroupPicks,
+    GroupReason,
+    GroupService,
+    GroupTaste,
+    InvalidGroup,
+    MovieNight,
+    MovieNightEnd,
+    MovieNightRefused,
+    MovieNightState,
+    NightProblem,
+)
 
 __all__ = [
+    "MAX_GROUP",
+    "MIN_GROUP",
     "ContentReason",
+    "GroupMovie",
+    "GroupPicks",
+    "GroupReason",
+    "GroupService",
+    "GroupTaste",
     "ImportRefused",
     "ImportSummary",
+    "InvalidGroup",
+    "MovieNight",
+    "MovieNightEnd",
+    "MovieNightRefused",
+    "MovieNightState",
     "MovieService",
+    "NightProblem",
     "Pick",
     "PickFilter",
     "PickReason",
@@ -42,23 +71,6 @@ __all__ = [
 
 #: Called with each typed event of a training run (``Start``, ``Epoch``, ...) as the worker reports it.
 ProgressCallback = Callable[[Event], Awaitable[None]]
-
-
-class ServingPath(StrEnum):
-    """Which part of the recommender answered a request."""
-
-    TRAINED = "trained"  # the member's learned embedding from the last training
-    FOLD_IN = "fold_in"  # an embedding solved just now from the member's current ratings
-    POPULARITY = "popularity"  # Bayesian-average popular picks: no ratings or no model
-    CONTENT = "content"  # a movie without an embedding, predicted from its genres and year
-
-
-class PopularityReason(StrEnum):
-    """Why a member got the crowd's view instead of a personal one."""
-
-    NO_RATINGS = "no_ratings"
-    NO_MODEL = "no_model"
-    UNKNOWN_MOVIES = "unknown_movies"  # every movie they rated is new to the serving model
 
 
 class PickReason(StrEnum):
@@ -118,28 +130,6 @@ class Prediction:
 
 
 @dataclass(frozen=True, slots=True)
-class PickFilter:
-    """What a member asked ``/recommend`` for: one genre, and years from / to (inclusive)."""
-
-    genre: str | None = None
-    year_from: int | None = None
-    year_to: int | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.genre is not None or self.year_from is not None or self.year_to is not None
-
-    def matches(self, movie: Movie) -> bool:
-        if self.genre is not None and self.genre not in movie.genres:
-            return False
-        if self.year_from is None and self.year_to is None:
-            return True
-        if movie.year is None:
-            return False
-        return (self.year_from or movie.year) <= movie.year <= (self.year_to or movie.year)
-
-
-@dataclass(frozen=True, slots=True)
 class ImportSummary:
     """What one ``/import`` did; the counts are distinct movies unless named rows."""
 
@@ -191,8 +181,9 @@ class ServiceStats:
 
 
 @runtime_checkable
-class MovieService(Protocol):
-    """What the bot needs from the recommender. Member ids are Discord user ids."""
+class MovieService(GroupService, Protocol):
+    """What the bot needs from the recommender. Member ids are Discord user ids. Group picks and
+    movie nights are in :class:`~recommender.serving.group_contract.GroupService`."""
 
     @property
     def scale(self) -> RatingScale:

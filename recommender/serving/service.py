@@ -40,6 +40,8 @@ from recommender.serving.contract import (
     ServiceStats,
     ServingPath,
 )
+from recommender.serving.grouping import GroupPicking
+from recommender.serving.nights import MovieNights
 from recommender.serving.paths import (
     Popularity,
     choose_taste,
@@ -70,8 +72,9 @@ class Worker(Protocol):
     async def stop(self, grace: float | None = None) -> None: ...
 
 
-class RecommenderService(AddedMovies):
-    """Rate, recommend, predict, similar, retrain: the operations behind the bot's commands."""
+class RecommenderService(AddedMovies, GroupPicking, MovieNights):
+    """Rate, recommend, predict, similar, retrain, group picks and movie nights: the operations behind
+    the bot's commands."""
 
     def __init__(
         self,

@@ -6,7 +6,8 @@ types, so the cogs see exactly what the real service gives them. Where the real 
 rule the bot depends on (a digit string that is no id is tried as a title, a rated movie gone from
 the catalogue is a placeholder, an unknown movie raises, a member is "trained" only if the last
 training saw their ratings), the fake follows it. It records the calls it receives so tests can
-check that the bot passed the right values through.
+check that the bot passed the right values through. Group picks and movie nights are in
+``tests/bot/fake_nights.py``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from recommender.serving.contract import (
     ServingPath,
     StoredRating,
 )
+from tests.bot.fake_nights import FakeGroups
 
 MOVIES = [
     Movie(1, "Toy Story", 1995, ("Animation", "Comedy"), imdb_id=114709, tmdb_id=862),
@@ -61,7 +63,7 @@ MOVIES = [
 
 
 @dataclass
-class FakeService:
+class FakeService(FakeGroups):
     scale: RatingScale = field(default_factory=lambda: DATASETS["ml-latest-small"].scale)
     movies: list[Movie] = field(default_factory=lambda: list(MOVIES))
     ratings_by_user: dict[int, dict[int, StoredRating]] = field(default_factory=dict)

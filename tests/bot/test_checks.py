@@ -82,6 +82,7 @@ async def test_no_command_takes_another_member_as_a_parameter(tmp_path):
         "addmovie": {"title", "year", "genres", "imdb"},
         "editmovie": {"movie", "title", "year", "genres", "imdb"},
         "removemovie": {"movie"},
+        "movienight": {"genre", "decade", "minutes"},  # members join themselves, by button
     }
 
     bot = create_bot(Settings(data_dir=tmp_path), FakeService(), sync_commands=False)

@@ -25,7 +25,7 @@ EXPECTED = {
     "retrain",
     "stats",
 }
-EXPECTED |= {"addmovie", "editmovie", "removemovie"}
+EXPECTED |= {"addmovie", "editmovie", "removemovie", "movienight"}
 ADMIN = {"retrain", "stats", "addmovie", "editmovie", "removemovie"}
 
 
@@ -50,4 +50,8 @@ async def test_every_cog_loads_with_unique_described_commands(tmp_path):
         assert command.default_permissions is not None and command.default_permissions.manage_guild
         assert command.guild_only
         assert command.checks, f"/{command.name} relies on the visibility hint alone"
+    assert admin.keys().isdisjoint({"movienight"})
+    movienight = next(c for c in commands if c.name == "movienight")
+    assert movienight.guild_only  # a movie night needs a channel of members
+    assert [p.name for p in movienight.parameters] == ["genre", "decade", "minutes"]
     await bot.close()

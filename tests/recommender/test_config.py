@@ -34,6 +34,7 @@ def test_values_are_read_and_typed(tmp_path: Path) -> None:
             "RETRAIN_INTERVAL_HOURS": "0.5",
             "RETRAIN_MIN_NEW_RATINGS": "10",
             "LOG_LEVEL": "debug",
+            "MOVIENIGHT_MINUTES": "90",
         }
     )
     assert s.discord_token.get() == TOKEN
@@ -42,6 +43,8 @@ def test_values_are_read_and_typed(tmp_path: Path) -> None:
     assert (s.dev_guild_id, s.admin_role_id) == (123456789012345678, 42)
     assert s.retrain_interval_hours == 0.5 and s.retrain_min_new_ratings == 10
     assert s.log_level == "DEBUG"
+    assert s.movienight_minutes == 90
+    assert Settings.from_env({}).movienight_minutes == 60
 
 
 @pytest.mark.parametrize(
@@ -56,6 +59,9 @@ def test_values_are_read_and_typed(tmp_path: Path) -> None:
         ({"RETRAIN_INTERVAL_HOURS": "0"}, "RETRAIN_INTERVAL_HOURS must be greater than 0"),
         ({"RETRAIN_MIN_NEW_RATINGS": "0"}, "RETRAIN_MIN_NEW_RATINGS must be at least 1"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be DEBUG, INFO"),
+        ({"MOVIENIGHT_MINUTES": "0"}, "MOVIENIGHT_MINUTES must be at least 1"),
+        ({"MOVIENIGHT_MINUTES": "1441"}, "MOVIENIGHT_MINUTES must be at most 1440 (a day)"),
+        ({"MOVIENIGHT_MINUTES": "soon"}, "MOVIENIGHT_MINUTES must be a whole number"),
     ],
 )
 def test_bad_values_raise_clear_errors(env: dict[str, str], message: str) -> None:

@@ -18,6 +18,7 @@ from recommender.persistence.errors import StorageCorrupt, StorageError
 from recommender.persistence.storage._catalogue import ADDED_ID_BASE, AddedMovie, SetAside, SwitchCounts
 from recommender.persistence.storage._facade import Storage, StoredRating
 from recommender.persistence.storage._lists import ImportCounts
+from recommender.persistence.storage._nights import StoredNight
 from recommender.persistence.storage._reader import read_added_movies, read_member_ratings
 from recommender.persistence.storage._runs import LockOwner
 from recommender.persistence.storage.migrations import MIGRATIONS, SCHEMA_VERSION
@@ -33,6 +34,7 @@ __all__ = [
     "Storage",
     "StorageCorrupt",
     "StorageError",
+    "StoredNight",
     "StoredRating",
     "SwitchCounts",
     "read_added_movies",

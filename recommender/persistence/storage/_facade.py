@@ -19,6 +19,7 @@ from recommender.persistence.errors import ConstraintViolation, StorageError
 from recommender.persistence.storage._backend import Backend, Row, Tx, is_postgres_url
 from recommender.persistence.storage._catalogue import CatalogueMixin
 from recommender.persistence.storage._lists import MemberListsMixin
+from recommender.persistence.storage._nights import MovieNightsMixin
 from recommender.persistence.storage._runs import OperationsMixin
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def _rating(row: Row) -> StoredRating:
     )
 
 
-class Storage(MemberListsMixin, OperationsMixin, CatalogueMixin):
+class Storage(MemberListsMixin, OperationsMixin, CatalogueMixin, MovieNightsMixin):
     """Async access to the bot's database: ``async with Storage(location) as storage: ...``.
 
     ``location`` is a path (SQLite, the embedded default) or a ``postgresql://`` URL (several

@@ -121,6 +121,44 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX set_aside_user ON set_aside_ratings(user_id)",
     ),
+    # 5: movie nights (/movienight): the card's state outlives a restart, one open night per channel
+    (
+        # id: the /movienight interaction's id, a snowflake, so both databases agree on it
+        """CREATE TABLE movie_nights (
+            id           INTEGER PRIMARY KEY,
+            channel_id   INTEGER NOT NULL,
+            guild_id     INTEGER,
+            host_id      INTEGER NOT NULL,
+            message_id   INTEGER,
+            opened_at    REAL NOT NULL,
+            closes_at    REAL NOT NULL,
+            genre        TEXT,
+            year_from    INTEGER,
+            year_to      INTEGER,
+            state        TEXT NOT NULL CHECK (state IN ('open', 'picked', 'closed')),
+            ended        TEXT,
+            round_no     INTEGER NOT NULL DEFAULT 0,
+            polled_round INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE UNIQUE INDEX movie_nights_one_open ON movie_nights(channel_id) WHERE state = 'open'",
+        "CREATE INDEX movie_nights_closing ON movie_nights(closes_at) WHERE state = 'open'",
+        """CREATE TABLE movie_night_members (
+            night_id  INTEGER NOT NULL REFERENCES movie_nights(id) ON DELETE CASCADE,
+            user_id   INTEGER NOT NULL,
+            seq       INTEGER NOT NULL,
+            joined_at REAL NOT NULL,
+            PRIMARY KEY (night_id, user_id)
+        )""",
+        # every round of picks shown (a re-roll skips them all); no foreign key on the movie: a
+        # movie removed from the catalogue later must not take the night's history with it
+        """CREATE TABLE movie_night_picks (
+            night_id INTEGER NOT NULL REFERENCES movie_nights(id) ON DELETE CASCADE,
+            round_no INTEGER NOT NULL,
+            rank_no  INTEGER NOT NULL,
+            movie_id INTEGER NOT NULL,
+            PRIMARY KEY (night_id, round_no, rank_no)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
