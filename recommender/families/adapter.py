@@ -84,9 +84,12 @@ class KerasRecommender:
         assert enc is not None
         if res.serving is not None:
             ranker = res.serving.ranker
-            if ranker is not None:
+            if ranker is not None:  # what /recommend serves: the ranker, plus stars for short histories
                 seen = self._histories.get(ml_key(user_id))
-                return None if seen is None else (ranker.movie_ids, ranker.scores(ranker.history(seen)))
+                if seen is None:
+                    return None
+                user = res.serving.user_vector(ml_key(user_id))
+                return ranker.movie_ids, res.serving.served_scores(ranker.history(seen), user)[0]
             user = res.serving.user_vector(ml_key(user_id))
             return None if user is None else (res.serving.movie_ids, res.serving.rank_scores(user))
         u = enc.user_index.get(ml_key(user_id))

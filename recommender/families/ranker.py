@@ -42,7 +42,8 @@ BLENDS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, None)
 class RankerParams:
     """Hyper-parameters of the ranking model (``None`` = chosen on validation)."""
 
-    dim: int = 256
+    dim: int = 128
+    min_count: int = 5  # movies with fewer training ratings are neither ranked nor read
     tau: float = 5.0  # recency decay, in ratings
     epochs: int = 20
     patience: int = 3
@@ -59,11 +60,15 @@ class RankerParams:
     ease_max_items: int = 8000  # the most-rated movies (bounds the dense solve)
     ease_neighbours: int = 200  # strongest weights kept per movie
     blend: float | None = None
+    #: the rating model's share of the served ranking by the member's rating count, "n:w,n:w";
+    #: chosen on ml-latest-small cold-start validation users (benchmarks/RESULTS.md)
+    star_weights: str = "5:2.0,10:1.0,20:0.5,40:0.25"
     refit: bool = True
 
     def __post_init__(self) -> None:
         checks = {
             "dim": self.dim >= 1,
+            "min_count": self.min_count >= 1,
             "tau": self.tau > 0,
             "epochs": self.epochs >= 1,
             "patience": self.patience >= 1,
@@ -83,6 +88,10 @@ class RankerParams:
             checks["ease_lambda"] = self.ease_lambda > 0
         if self.blend is not None:
             checks["blend"] = self.blend >= 0
+        try:
+            self.star_weight_table()
+        except ValueError:
+            checks["star_weights"] = False
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"ranker: {name} is out of range, got {getattr(self, name)!r}")
@@ -107,6 +116,19 @@ class RankerParams:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def star_weight_table(self) -> tuple[tuple[int, float], ...]:
+        """``star_weights`` parsed: ``((5, 2.0), (10, 1.0), ...)``, ascending counts, weights >= 0."""
+        table = []
+        for part in filter(None, (x.strip() for x in self.star_weights.split(","))):
+            n, _, w = part.partition(":")
+            table.append((int(n), float(w)))
+        counts = [n for n, _ in table]
+        if counts != sorted(set(counts)) or any(w < 0 or not np.isfinite(w) for _, w in table):
+            raise ValueError(
+                f"star_weights must be ascending n:w pairs with w >= 0, got {self.star_weights!r}"
+            )
+        return tuple(table)
 
 
 # --- the Keras part ------------------------------------------------------------------------------
@@ -300,6 +322,7 @@ def _assemble(model: Any, csr: tuple, h: Histories, p: RankerParams, blend: floa
         tau=p.tau,
         sequence_weight=seq_w,
         item_weight=item_w,
+        star_weights=p.star_weight_table(),
     )
 
 
@@ -324,7 +347,11 @@ def fit_ranker(
     """Fit, choose on validation, refit on everything and export the ranking model for ``ratings``."""
     p = params if isinstance(params, RankerParams) else RankerParams.from_overrides(params)
     started = time.perf_counter()
-    full = histories(ratings)
+    counts = ratings["movie_id"].value_counts()
+    ranked = np.sort(counts.index[counts >= p.min_count].to_numpy(dtype=np.int64))
+    if not ranked.size:
+        raise ValueError(f"ranker: no movie has {p.min_count} or more ratings to learn from")
+    full = histories(ratings, ranked)
     fit, relevant = carve_latest(full, p.val_last)
     rng = np.random.default_rng(seed)
     val_users = np.array(sorted(relevant), dtype=np.int64)

@@ -46,7 +46,7 @@ def _ranked(serving: Any, key: str, seen: np.ndarray) -> tuple[np.ndarray, np.nd
     ranker = getattr(serving, "ranker", None)
     if ranker is not None:
         h = ranker.history(seen)
-        return None if h.empty else (ranker.movie_ids, ranker.scores(h))
+        return None if h.empty else (ranker.movie_ids, serving.served_scores(h, serving.user_vector(key))[0])
     user = serving.user_vector(key)
     return None if user is None else (serving.movie_ids, serving.rank_scores(user))
 

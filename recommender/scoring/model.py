@@ -19,7 +19,7 @@ from recommender.core.errors import NoModel
 from recommender.core.types import RatingScale
 from recommender.features.content import ContentFeatures
 from recommender.scoring.linalg import ridge, score, top_k
-from recommender.scoring.ranking import RankingModel
+from recommender.scoring.ranking import History, RankingModel, standardise
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,8 @@ class ServingModel:
         # checked on them).
         self._q32 = np.ascontiguousarray(self.item_factors, dtype=np.float32)
         self._rank_base32 = (self.global_mean + self.item_bias + self._prior).astype(np.float32)
+        # where each movie the ranker ranks sits in this model's arrays (-1: it has no embedding)
+        self._ranker_rows = self.movie_index(self.ranker.movie_ids) if self.ranker is not None else None
 
     # --- users -------------------------------------------------------------------------------
     @property
@@ -162,6 +164,28 @@ class ServingModel:
         # float32 throughout: mu, b_i and the prior are already folded into _rank_base32
         vec32 = np.asarray(vec, dtype=np.float32)
         return score(np.float32(0), np.float32(bias), self._rank_base32, vec32, self._q32)
+
+    def served_scores(
+        self, history: History, user: tuple[np.ndarray, float] | None
+    ) -> tuple[np.ndarray, tuple[float, float]]:
+        """The /recommend score of every movie the ranker ranks (``ranker.movie_ids`` order), and
+        the ranker's scale factors (for :meth:`RankingModel.because`).
+
+        The ranking model's score, plus, for a member with few ratings, a share of this model's own
+        ranking (predicted stars plus the popularity prior, standardised): with five ratings the
+        learned sequence says little yet, and the rating model's view of the member helps.
+        """
+        ranker = self.ranker
+        if ranker is None:
+            raise ValueError("this model has no ranking model")
+        scores, scales = ranker.scored(history)
+        weight = ranker.star_weight(int(history.index.size))
+        if weight > 0 and user is not None and self._ranker_rows is not None:
+            own = self.rank_scores(user)
+            rows = self._ranker_rows
+            mine = np.where(rows >= 0, own[np.maximum(rows, 0)], np.float32(own.min()))
+            scores += np.float32(weight) * standardise(mine.astype(np.float32))
+        return scores, scales
 
     def recommend(
         self, user: tuple[np.ndarray, float], k: int, exclude: Collection[int] = ()

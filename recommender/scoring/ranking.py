@@ -25,7 +25,7 @@ import numpy as np
 
 from recommender.core.atomic import atomic_write
 
-__all__ = ["RANKING_FILE", "History", "RankingModel", "recency_weights"]
+__all__ = ["RANKING_FILE", "History", "RankingModel", "recency_weights", "standardise"]
 
 RANKING_FILE = "ranking.npz"
 _FORMAT = 1
@@ -53,7 +53,7 @@ class History:
         return self.index.size == 0
 
 
-def _standardise(v: np.ndarray) -> np.ndarray:
+def standardise(v: np.ndarray) -> np.ndarray:
     std = float(v.std())
     return (v - np.float32(v.mean())) / np.float32(std if std > 0 else 1.0)
 
@@ -74,6 +74,9 @@ class RankingModel:
     sequence_weight: float  # blend: weight of the standardised sequence part
     item_weight: float  # blend: weight of the standardised item-item part
     metrics: dict = field(default_factory=dict)
+    #: ``(up to n ratings, weight)``, ascending: how much the rating model's ranking (predicted stars
+    #: plus popularity prior, standardised) is added for a member with few ratings; 0 beyond the last
+    star_weights: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self) -> None:
         self._index = {int(m): i for i, m in enumerate(self.movie_ids.tolist())}
@@ -81,6 +84,13 @@ class RankingModel:
     @property
     def size(self) -> int:
         return int(self.movie_ids.size)
+
+    def star_weight(self, n_ratings: int) -> float:
+        """Weight of the rating model's ranking for a member with ``n_ratings`` known ratings."""
+        for up_to, weight in self.star_weights:
+            if n_ratings <= up_to:
+                return float(weight)
+        return 0.0
 
     def history(self, movie_ids: Sequence[int]) -> History:
         """``movie_ids`` (oldest first; movies the model does not know are left out) as a History."""
@@ -127,29 +137,37 @@ class RankingModel:
     def _blend_scales(self, seq: np.ndarray, item: np.ndarray) -> tuple[float, float]:
         s_std, i_std = float(seq.std()), float(item.std())
         a = self.sequence_weight / (s_std if s_std > 0 else 1.0)
-        b = self.item_weight / (i_std if i_std > 0 else 1.0) if i_std > 0 else 0.0
+        b = self.item_weight / i_std if i_std > 0 else 0.0
         return a, b
 
     def scores(self, h: History) -> np.ndarray:
         """The served score of every movie (float32): the standardised parts, blended."""
+        return self.scored(h)[0]
+
+    def scored(self, h: History) -> tuple[np.ndarray, tuple[float, float]]:
+        """:meth:`scores` and the two parts' scale factors (what :meth:`because` needs)."""
         if h.empty:
-            return self.out_bias.copy()
+            return self.out_bias.copy(), (0.0, 0.0)
         seq, item = self.sequence_scores(h), self.item_scores(h)
         a, b = self._blend_scales(seq, item)
-        return (
-            np.float32(a) * (seq - np.float32(seq.mean())) + np.float32(b) * (item - np.float32(item.mean()))
-        ).astype(np.float32)
+        seq -= np.float32(seq.mean())
+        seq *= np.float32(a)
+        if b:
+            seq += np.float32(b) * (item - np.float32(item.mean()))
+        return seq, (a, b)
 
-    def because(self, h: History, picks: np.ndarray, n: int = 2) -> list[list[tuple[int, float]]]:
+    def because(
+        self, h: History, picks: np.ndarray, scales: tuple[float, float], n: int = 2
+    ) -> list[list[tuple[int, float]]]:
         """For each dense index in ``picks``, the ``n`` rated movies that added most to its score.
 
-        Returns ``(movie_id, share)`` pairs, ``share`` being that movie's part of the positive
-        contributions; only movies that pushed the pick up are named.
+        ``scales`` are the factors :meth:`scored` returned for ``h``. Returns ``(movie_id, share)``
+        pairs, ``share`` being that movie's part of the positive contributions; only movies that
+        pushed the pick up are named.
         """
         if h.empty or not len(picks):
             return [[] for _ in range(len(picks))]
-        seq, item = self.sequence_scores(h), self.item_scores(h)
-        a, b = self._blend_scales(seq, item)
+        a, b = scales
         rows = h.index
         # sequence part: movie j adds (a_j in_all[j] + r_j in_recent[j]) . out[i]
         inputs = h.all_weights[:, None] * self.in_all[rows] + h.recent_weights[:, None] * self.in_recent[rows]
@@ -162,8 +180,7 @@ class RankingModel:
         out: list[list[tuple[int, float]]] = []
         for k in range(contrib.shape[1]):
             col = contrib[:, k]
-            positive = col > 0
-            total = float(col[positive].sum())
+            total = float(col[col > 0].sum())
             order = np.argsort(-col, kind="stable")[:n]
             out.append(
                 [
@@ -192,6 +209,7 @@ class RankingModel:
             "sequence_weight": self.sequence_weight,
             "item_weight": self.item_weight,
             "metrics": self.metrics,
+            "star_weights": [list(x) for x in self.star_weights],
         }
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         atomic_write(Path(directory) / RANKING_FILE, lambda f: np.savez(f, **arrays))
@@ -220,6 +238,7 @@ class RankingModel:
             sequence_weight=float(meta["sequence_weight"]),
             item_weight=float(meta["item_weight"]),
             metrics=dict(meta.get("metrics") or {}),
+            star_weights=tuple((int(n), float(w)) for n, w in meta.get("star_weights", [])),
         )
         model.check_shapes()
         return model

@@ -201,7 +201,7 @@ def ranked_picks(
     history = ranker.history([r.movie_id for r in ordered])
     if history.empty:
         return None
-    scores = ranker.scores(history)
+    scores, scales = model.served_scores(history, user)
     blocked = ranker.movie_index(list(exclude))
     scores[blocked[blocked >= 0]] = -np.inf
     wanted = k + SPARE if keep is None else ranker.size
@@ -217,7 +217,7 @@ def ranked_picks(
         return []
     stars = model.predict(user, [m.movie_id for _, m in chosen])
     given = {r.movie_id: r.stars for r in rated}
-    reasons = ranker.because(history, np.array([i for i, _ in chosen], dtype=np.int64))
+    reasons = ranker.because(history, np.array([i for i, _ in chosen], dtype=np.int64), scales)
     picks = []
     for (_, movie), s, why in zip(chosen, stars.tolist(), reasons, strict=True):
         because = tuple(

@@ -85,10 +85,10 @@ def test_because_names_the_rated_movie_that_pushed_a_pick_up():
     w[2, 4] = 5.0
     r = make_ranker(item=w, sequence_weight=0.0, item_weight=1.0)
     h = r.history([100, 101, 102])
-    why = r.because(h, np.array([5, 4]))
+    why = r.because(h, np.array([5, 4]), r.scored(h)[1])
     assert why[0][0][0] == 101 and why[1][0][0] == 102
     assert all(0 < share <= 1 for reasons in why for _, share in reasons)
-    assert r.because(r.history([]), np.array([5])) == [[]]
+    assert r.because(r.history([]), np.array([5]), (1.0, 1.0)) == [[]]
 
 
 def test_save_load_round_trip_and_serving_model_carries_it(tmp_path):
