@@ -244,6 +244,22 @@ def test_decide_prefers_the_paired_comparison_on_shared_rows(tmp_path: Path) -> 
     assert not reg.decide({"val_rmse": 0.87, "dataset": "ml-100k", "compared_with": stale}).publish
 
 
+def test_decide_refuses_picks_clearly_worse_than_the_serving_versions(tmp_path: Path) -> None:
+    reg = make_registry(tmp_path)
+    current = publish(reg, "base", val_rmse=0.83)
+    stars_fine = {"version": current, "n": 5000, "new_rmse": 0.84, "old_rmse": 0.84, "ndcg_users": 600}
+    worse = {**stars_fine, "new_ndcg": 0.080, "old_ndcg": 0.100}
+    held = reg.decide({"val_rmse": 0.84, "dataset": "ml-100k", "compared_with": worse}, tolerance=0.01)
+    assert not held.publish
+    assert "held-out NDCG@5 0.0800 vs 0.1000" in held.reason and "same 600 users" in held.reason
+    assert "--force" in held.reason
+    assert reg.decide({"val_rmse": 0.84, "dataset": "ml-100k", "compared_with": worse}, force=True).publish
+    # within noise of the serving version's ranking: published, and the reason shows both figures
+    close = {**stars_fine, "new_ndcg": 0.095, "old_ndcg": 0.100}
+    ok = reg.decide({"val_rmse": 0.84, "dataset": "ml-100k", "compared_with": close}, tolerance=0.01)
+    assert ok.publish and "NDCG@5 0.0950 vs 0.1000" in ok.reason
+
+
 def test_list_and_prune_keep_current(tmp_path: Path) -> None:
     reg = make_registry(tmp_path)
     versions = []
