@@ -35,7 +35,7 @@ def titles(result) -> list[str]:
 async def test_rate_retrain_recommend_cycle(settings):
     await cli.prepare_catalog(settings)
     # Few epochs and one thread: a real training run that takes seconds, not minutes.
-    worker = TrainingWorker(settings, args=["--epochs", "3"], threads=1)
+    worker = TrainingWorker(settings, args=["--epochs", "3", "--ranker-param", "epochs=3"], threads=1)
     async with cli.open_service(settings, worker=worker) as service:
         assert service.model_version is None
         bot = create_bot(settings, service)
@@ -77,6 +77,9 @@ async def test_rate_retrain_recommend_cycle(settings):
             assert len(picks) == 5 and picks != titles(before)
             rated_titles = {"Star Wars (1977)", "Titanic (1997)"}
             assert not rated_titles & set(picks)
+            # ordered by the ranking model, each pick names a movie of hers it rests on
+            reasons = [f.value for f in after.response.embeds[0].fields]
+            assert any("because you rated" in r for r in reasons), reasons
 
             predicted = await member.slash(channel, "predict", movie="Return of the Jedi (1983)")
             assert "popular" not in predicted.response.embeds[0].footer.text

@@ -17,7 +17,10 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-QUICK_TRAIN = ["--epochs", "1", "--max-users", "50", "--threads", "1"]
+QUICK_TRAIN = [
+    *("--epochs", "1", "--max-users", "50", "--threads", "1"),
+    *("--ranker-param", "epochs=1", "--ranker-param", "dim=8"),
+]
 
 
 def bot_env(data_dir: Path, movielens_dir: Path) -> dict[str, str]:

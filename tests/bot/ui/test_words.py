@@ -17,6 +17,7 @@ from recommender.serving.contract import (
 )
 
 HEAT = Movie(3, "Heat", 1995, ("Action",))
+ALIEN = Movie(4, "Alien", 1979, ("Horror", "Sci-Fi"))
 
 
 @pytest.mark.parametrize("path", list(ServingPath))
@@ -51,6 +52,14 @@ def test_paths_say_how_many_ratings_they_rest_on():
         (Pick(HEAT, 4.0, PickReason.POPULAR), "4.0★ on average"),
         (Pick(HEAT, 4.0, PickReason.SIMILAR, similarity=0.876), "liked by the same people (similarity 0.88)"),
         (Pick(HEAT, 4.0, PickReason.SHARED_GENRES, shared_genres=2), "popular and shares 2 genres with it"),
+        (
+            Pick(HEAT, 4.5, PickReason.PREDICTED, because=((ALIEN, 5.0),)),
+            "I think you'd give it 4.5★, because you rated Alien 5.0★",
+        ),
+        (
+            Pick(HEAT, 4.0, PickReason.PREDICTED, because=((ALIEN, 5.0), (HEAT, 3.5))),
+            "I think you'd give it 4.0★, because you rated Alien 5.0★ and Heat 3.5★",
+        ),
     ],
 )
 def test_pick_reasons_carry_their_numbers(pick, text):

@@ -37,6 +37,7 @@ QUICK = [
     "dim=8",
     "--threads",
     "1",
+    "--no-ranker",  # this test is about the rating model's embedding of an added movie
 ]
 MEMBERS = range(1, 9)
 

@@ -32,13 +32,19 @@ from recommender.pipeline.frame import holdout_mask
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[3]
-QUICK = ["--no-dotenv", "--model", "mf", "--max-users", "100", "--epochs", "2", "--param", "dim=8"]
+QUICK = [
+    "--no-dotenv",
+    *("--model", "mf", "--max-users", "100", "--epochs", "2", "--param", "dim=8"),
+    *("--ranker-param", "epochs=2", "--ranker-param", "dim=8"),
+]
 MEMBERS = {
     111_111_111_111_111_111: [(1, 5.0), (50, 4.0), (181, 5.0)],
     222_222_222_222_222_222: [(1, 1.0), (98, 2.0)],
 }
 BASELINE = ["--seed", "0", "--no-members"]
-ARTIFACTS = {"model.keras", "serving.npz", "idmaps.json", "metrics.json", "loss.png", "manifest.json"}
+ARTIFACTS = {
+    *("model.keras", "serving.npz", "ranking.npz", "idmaps.json", "metrics.json", "loss.png", "manifest.json")
+}
 
 
 def _set_env(mp: pytest.MonkeyPatch, data_dir: Path, movielens_dir: Path) -> None:
@@ -115,8 +121,13 @@ async def test_publishes_a_complete_version_with_member_users(env: Path) -> None
     assert start["event"] == "start" and done["event"] == "done"
     assert start["dataset"] == "ml-100k" and start["family"] == "mf"
     assert start["n_members"] == 2 and start["n_member_ratings"] == 5
-    assert [e["event"] for e in epochs] == ["epoch"] * len(epochs) and 1 <= len(epochs) <= 2
-    assert [e["epoch"] for e in epochs] == list(range(1, len(epochs) + 1))
+    assert [e["event"] for e in epochs] == ["epoch"] * len(epochs)
+    stars = [e for e in epochs if e["stage"] == "rating"]
+    ranking = [e for e in epochs if e["stage"] == "ranking"]
+    assert 1 <= len(stars) <= 2 and [e["epoch"] for e in stars] == list(range(1, len(stars) + 1))
+    assert epochs[: len(stars)] == stars  # the stars first, then the ranking model
+    assert ranking and all(e["epochs"] <= 2 for e in ranking)
+    assert any(e["val_ndcg"] is not None for e in ranking)  # its epochs are chosen on validation
     assert done["ok"] and done["published"] and done["version"] == start["version"]
 
     registry = Registry(env / "models")
@@ -133,9 +144,12 @@ async def test_publishes_a_complete_version_with_member_users(env: Path) -> None
     assert metrics["seed"] == 3 and metrics["n_members"] == 2 and metrics["max_users"] == 100
     assert 0.5 < metrics["val_rmse"] < 1.5
     assert metrics["test"]["n"] > 100 and 0.5 < metrics["test"]["rmse"] < 1.5
+    assert 0 < metrics["test"]["ndcg@5"] <= 1 and metrics["test"]["ndcg_users"] > 10
+    assert metrics["ranker"]["parity_max_abs_diff"] < 1e-3
 
     model = registry.load_current()
     assert model.version == version
+    assert model.ranker is not None and model.ranker.size > 100
     # Members were trained as extra users of the same matrix, next to MovieLens users.
     for user in MEMBERS:
         assert model.user_vector(f"member:{user}") is not None

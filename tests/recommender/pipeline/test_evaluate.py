@@ -56,18 +56,27 @@ def test_run_evaluation_reports_every_name_and_metric() -> None:
         "protocol": "random",
         "seed": 3,
     }
-    assert set(result["results"]) == {"model", "global_mean", "popularity", "surprise_svd"}
+    assert set(result["results"]) == {
+        "model",
+        "global_mean",
+        "popularity",
+        "surprise_svd",
+        "ease",
+        "item_knn",
+    }
     keys = {"rmse", "mae", "precision@5", "recall@5", "ndcg@5", "coverage", "fit_seconds"}
     for name, row in result["results"].items():
         assert keys <= set(row), name
         assert row["fit_seconds"] >= 0
     r = result["results"]
     assert r["global_mean"]["ndcg@5"] is None  # a constant has no ranking, and says so
+    for anchor in ("ease", "item_knn"):  # rank only: no stars, a knob chosen on validation
+        assert r[anchor]["rmse"] is None and r[anchor]["ndcg@5"] is not None and r[anchor]["chosen"]
     # the taste signal is learnable: the model beats the mean and popularity on this split
     assert r["model"]["rmse"] < r["global_mean"]["rmse"] and r["model"]["rmse"] < r["popularity"]["rmse"]
-    assert len(messages) == 4
+    assert len(messages) == 6
     table = evaluate.format_table(result)
-    for name in ("model", "global_mean", "popularity", "surprise_svd", "NDCG@5", "fit s"):
+    for name in ("model", "global_mean", "popularity", "surprise_svd", "ease", "item_knn", "NDCG@5", "fit s"):
         assert name in table
 
 

@@ -224,6 +224,7 @@ async def test_real_train_py_killed_or_stopped_mid_run_leaves_current_and_next_r
         "DISCORD_TOKEN": "t" * 60,
     }
     quick = ["--max-users", "120", "--param", "dim=8", "--test-fraction", "0.05", "--seed", "1"]
+    quick += ["--ranker-param", "epochs=2", "--ranker-param", "dim=8"]
     worker = TrainingWorker(env=env, args=quick, threads=1, nice=0, grace=5.0)
     registry = Registry(tmp_path / "data" / "models")
 

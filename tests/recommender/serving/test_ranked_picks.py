@@ -32,7 +32,9 @@ def pairs_ranker(model_movies: np.ndarray, pairs: dict[int, int]) -> RankingMode
     np.fill_diagonal(dense, 0.0)
     indptr, indices, data = sparse_rows(dense, np.arange(n), n)
     zeros = np.zeros((n, 2), dtype=np.float32)
-    return RankingModel(model_movies.copy(), zeros, zeros, zeros, zeros[:, 0], indptr, indices, data, 5.0, 0.0, 1.0)
+    return RankingModel(
+        model_movies.copy(), zeros, zeros, zeros, zeros[:, 0], indptr, indices, data, 5.0, 0.0, 1.0
+    )
 
 
 @pytest.fixture
