@@ -198,7 +198,7 @@ def run_seed(args: argparse.Namespace, data, seed: int) -> tuple[dict[tuple[str,
                 ranked.star_weights = served_default
         out[("popularity", n)] = s.summary(n_movies, counts)
         out[("fold-in (stars + prior)", n)] = fold.summary(n_movies, counts)
-        out[(f"EASE (lambda {ease.chosen:g})", n)] = item.summary(n_movies, counts)
+        out[("EASE", n)] = {**item.summary(n_movies, counts), "lambda": ease.chosen}
         for label, scores in served.items():
             out[(label, n)] = scores.summary(n_movies, counts)
 
@@ -289,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         cells.append(f"{np.mean(ratio):.2f}x (min {np.min(ratio):.2f}x)")
         print(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
     print()
+    print("EASE's lambda per seed (chosen on a leave-last-out of the training users):", end=" ")
+    print(", ".join(f"{r[('EASE', FIRST_N[0])]['lambda']:g}" for r in runs))
     print("Per seed NDCG@5:")
     for key in runs[0]:
         print(f"  {key[0]:<32} n={key[1]:<3} " + "  ".join(f"{r[key]['ndcg']:.4f}" for r in runs))
