@@ -62,7 +62,7 @@ class RankerParams:
     blend: float | None = None
     #: the rating model's share of the served ranking by the member's rating count, "n:w,n:w";
     #: chosen on ml-latest-small cold-start validation users (benchmarks/RESULTS.md)
-    star_weights: str = "5:2.0,10:1.0,20:0.5,40:0.25"
+    star_weights: str = "5:1.0,10:2.0"
     refit: bool = True
 
     def __post_init__(self) -> None:
