@@ -8,16 +8,14 @@ the next ``window`` movies are the soft target. Early stopping watches NDCG@5 on
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from recommender.families.base import EpochCallback
+from recommender.families.ranker_params import RankerParams
 from recommender.families.sequences import Histories
 from recommender.scoring.ranking import recency_weights
-
-if TYPE_CHECKING:
-    from recommender.families.ranker import RankerParams
 
 __all__ = ["sequence_scores", "train_sequence"]
 

@@ -326,11 +326,11 @@ class Registry:
             if isinstance(new_p, int | float) and isinstance(old_p, int | float):
                 n = paired.get("n")
                 where = f"held-out RMSE {new_p:.4f} vs {old_p:.4f} for {current} on the same {n} ratings"
-                refused = _ranking_refusal(paired, current)
-                if new_p <= old_p + tolerance and refused is not None:
-                    return Decision(False, refused)
+                refused, note = _ranking_verdict(paired, current)
                 if new_p <= old_p + tolerance:
-                    return Decision(True, f"{where} (tolerance {tolerance:g}){_ranking_note(paired)}")
+                    if refused is not None:
+                        return Decision(False, refused)
+                    return Decision(True, f"{where} (tolerance {tolerance:g}){note}")
                 return Decision(
                     False,
                     f"{where}: worse by more than {tolerance:g}; kept {current} "
@@ -381,22 +381,15 @@ class Registry:
 NDCG_KEEP_SHARE = 0.9
 
 
-def _ranking_note(paired: dict[str, Any]) -> str:
-    new, old = paired.get("new_ndcg"), paired.get("old_ndcg")
-    if isinstance(new, int | float) and isinstance(old, int | float):
-        return f"; held-out NDCG@5 {new:.4f} vs {old:.4f} for {paired.get('ndcg_users')} users"
-    return ""
-
-
-def _ranking_refusal(paired: dict[str, Any], current: str) -> str | None:
-    """Why the run's ranking is clearly worse than the serving version's, or None."""
+def _ranking_verdict(paired: dict[str, Any], current: str) -> tuple[str | None, str]:
+    """(why the run's picks are clearly worse than the serving version's or None, a note for the reason)."""
     new, old = paired.get("new_ndcg"), paired.get("old_ndcg")
     if not (isinstance(new, int | float) and isinstance(old, int | float)):
-        return None
-    if new >= NDCG_KEEP_SHARE * old:
-        return None
-    return (
-        f"held-out NDCG@5 {new:.4f} vs {old:.4f} for {current} on the same {paired.get('ndcg_users')} users: "
-        f"the picks would be more than {1 - NDCG_KEEP_SHARE:.0%} worse; kept {current} "
-        "(use --force to publish anyway)"
+        return None, ""
+    where = (
+        f"held-out NDCG@5 {new:.4f} vs {old:.4f} for {current} on the same {paired.get('ndcg_users')} users"
     )
+    if new >= NDCG_KEEP_SHARE * old:
+        return None, f"; {where}"
+    worse = f"the picks would be more than {1 - NDCG_KEEP_SHARE:.0%} worse"
+    return f"{where}: {worse}; kept {current} (use --force to publish anyway)", ""

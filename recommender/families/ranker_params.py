@@ -1,0 +1,108 @@
+"""The ranking model's hyper-parameters (``None`` = chosen on validation), typed and validated."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+
+from recommender.families.base import _coerce
+
+__all__ = ["RankerParams"]
+
+
+@dataclass(frozen=True)
+class RankerParams:
+    """Hyper-parameters of the ranking model (``None`` = chosen on validation)."""
+
+    dim: int = 128
+    min_count: int = 5  # movies with fewer training ratings are neither ranked nor read
+    tau: float = 5.0  # recency decay, in ratings
+    epochs: int = 20
+    patience: int = 3
+    batch_size: int = 128
+    lr: float = 0.001
+    dropout: float = 0.3  # share of a history's movies hidden from each training example
+    window: int = 10  # later movies a training example predicts
+    cuts_per_rating: float = 0.1  # training examples per user and epoch, per rating of theirs
+    max_cuts: int = 20  # ... at most
+    val_last: int = 10  # each user's latest ratings held out for validation
+    val_users: int = 3000  # validation users scored (a sample on big datasets)
+    ease_lambda: float | None = None
+    ease_min_count: int = 3  # movies with fewer training ratings get no item-item row
+    ease_max_items: int = 8000  # the most-rated movies (bounds the dense solve)
+    ease_neighbours: int = 200  # strongest weights kept per movie
+    blend: float | None = None
+    #: the rating model's share of the served ranking by the member's rating count, "n:w,n:w";
+    #: chosen on ml-latest-small cold-start validation users (benchmarks/RESULTS.md)
+    star_weights: str = "5:1.0,10:2.0"
+    refit: bool = True
+
+    def __post_init__(self) -> None:
+        checks = {
+            "dim": self.dim >= 1,
+            "min_count": self.min_count >= 1,
+            "tau": self.tau > 0,
+            "epochs": self.epochs >= 1,
+            "patience": self.patience >= 1,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "dropout": 0 <= self.dropout < 1,
+            "window": self.window >= 1,
+            "cuts_per_rating": self.cuts_per_rating > 0,
+            "max_cuts": self.max_cuts >= 1,
+            "val_last": self.val_last >= 1,
+            "val_users": self.val_users >= 1,
+            "ease_min_count": self.ease_min_count >= 1,
+            "ease_max_items": self.ease_max_items >= 0,
+            "ease_neighbours": self.ease_neighbours >= 1,
+        }
+        if self.ease_lambda is not None:
+            checks["ease_lambda"] = self.ease_lambda > 0
+        if self.blend is not None:
+            checks["blend"] = self.blend >= 0
+        try:
+            self.star_weight_table()
+        except ValueError:
+            checks["star_weights"] = False
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"ranker: {name} is out of range, got {getattr(self, name)!r}")
+
+    @classmethod
+    def from_overrides(cls, overrides: Mapping[str, Any] | None = None) -> Self:
+        overrides = dict(overrides or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(
+                f"ranker has no parameter {', '.join(map(repr, unknown))} (known: {', '.join(sorted(known))})"
+            )
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for k, v in overrides.items():
+            if hints[k] is bool:
+                values[k] = v if isinstance(v, bool) else str(v).strip().lower() in ("1", "true", "yes", "on")
+            else:
+                values[k] = _coerce(cls, k, hints[k], v)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def star_weight_table(self) -> tuple[tuple[int, float], ...]:
+        """``star_weights`` parsed: ``((5, 2.0), (10, 1.0), ...)``, ascending counts, weights >= 0."""
+        table = []
+        for part in filter(None, (x.strip() for x in self.star_weights.split(","))):
+            n, _, w = part.partition(":")
+            table.append((int(n), float(w)))
+        counts = [n for n, _ in table]
+        if counts != sorted(set(counts)) or any(w < 0 or not np.isfinite(w) for _, w in table):
+            raise ValueError(
+                f"star_weights must be ascending n:w pairs with w >= 0, got {self.star_weights!r}"
+            )
+        return tuple(table)
