@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 
 from recommender.core.errors import NoModel
+from recommender.evaluation.metrics import RELEVANT, K, ndcg_at_k
 from recommender.persistence.registry import Registry
 from recommender.pipeline.frame import HOLDOUT_SCHEME
 
 log = logging.getLogger(__name__)
 
-__all__ = ["compare_on_holdout", "compare_with_current", "holdout_metrics", "predict_rows"]
+__all__ = ["compare_on_holdout", "compare_with_current", "holdout_metrics", "holdout_ndcg", "predict_rows"]
 
 #: Fewer shared held-out rows than this say nothing (e.g. a run on another --max-users).
 MIN_PAIRED_ROWS = 100
@@ -38,8 +39,11 @@ def predict_rows(serving: Any, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarr
     return scored, preds
 
 
-def holdout_metrics(serving: Any, test: pd.DataFrame, global_mean: float) -> dict[str, Any]:
-    """RMSE/MAE of the exported (numpy) model on held-out MovieLens ratings, next to the global mean."""
+def holdout_metrics(
+    serving: Any, test: pd.DataFrame, global_mean: float, train: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """RMSE/MAE of the exported (numpy) model on held-out MovieLens ratings, next to the global mean;
+    with ``train``, also NDCG@5 of what the bot would recommend (see :func:`holdout_ndcg`)."""
     if test.empty:
         return {"n": 0}
     scored, preds = predict_rows(serving, test)
@@ -47,13 +51,35 @@ def holdout_metrics(serving: Any, test: pd.DataFrame, global_mean: float) -> dic
         return {"n": 0, "skipped": len(test)}
     truth = test["rating"].to_numpy(dtype=np.float64)[scored]
     err, base = preds[scored] - truth, global_mean - truth
-    return {
+    out = {
         "n": int(scored.sum()),
         "skipped": int((~scored).sum()),  # users or movies the model never saw in training
         "rmse": float(np.sqrt(np.mean(err**2))),
         "mae": float(np.mean(np.abs(err))),
         "global_mean_rmse": float(np.sqrt(np.mean(base**2))),
     }
+    if train is not None:
+        out.update(holdout_ndcg(serving, test, train))
+    return out
+
+
+def holdout_ndcg(serving: Any, test: pd.DataFrame, train: pd.DataFrame) -> dict[str, Any]:
+    """NDCG@5 on the held-out rows: each user's top 5 among the movies they did not train on (the
+    served ranking), against their held-out movies rated at least ``RELEVANT`` stars."""
+    relevant = test[test["rating"] >= RELEVANT].groupby("user_key", sort=False)["movie_id"].agg(set)
+    if relevant.empty:
+        return {}
+    seen = train[train["user_key"].isin(relevant.index)].groupby("user_key", sort=False)["movie_id"].agg(set)
+    values = []
+    for key, movies in relevant.items():
+        user = serving.user_vector(key)
+        if user is None:
+            continue
+        picks = serving.recommend(user, K, exclude=seen.get(key, set()))
+        values.append(ndcg_at_k([movie for movie, _ in picks], movies, K))
+    if not values:
+        return {}
+    return {f"ndcg@{K}": float(np.mean(values)), "ndcg_users": len(values)}
 
 
 def compare_on_holdout(new: Any, old: Any, test: pd.DataFrame) -> dict[str, Any] | None:

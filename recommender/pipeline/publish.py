@@ -85,7 +85,7 @@ def run_training(
         "seed": args.seed,
         "params": {**params.to_dict(), "rank_weight_chosen": result.rank_weight},
         "val_rmse": float(result.val_rmse),
-        "test": holdout_metrics(serving, test, float(ratings["rating"].mean())),
+        "test": holdout_metrics(serving, test, float(ratings["rating"].mean()), train=ratings),
         **counts,
         "max_users": args.max_users,
         "trained_at": started,

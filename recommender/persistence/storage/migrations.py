@@ -121,6 +121,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX set_aside_user ON set_aside_ratings(user_id)",
     ),
+    # 5: what a lock is held for (a retrain's trigger), so a restarted bot can record a run it lost
+    ("ALTER TABLE locks ADD COLUMN note TEXT NOT NULL DEFAULT ''",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

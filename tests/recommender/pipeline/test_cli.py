@@ -133,6 +133,8 @@ async def test_publishes_a_complete_version_with_member_users(env: Path) -> None
     assert metrics["seed"] == 3 and metrics["n_members"] == 2 and metrics["max_users"] == 100
     assert 0.5 < metrics["val_rmse"] < 1.5
     assert metrics["test"]["n"] > 100 and 0.5 < metrics["test"]["rmse"] < 1.5
+    # the ranking /stats leads with: NDCG@5 of the served top 5 on the held-out rows
+    assert 0.0 <= metrics["test"]["ndcg@5"] <= 1.0 and metrics["test"]["ndcg_users"] > 10
 
     model = registry.load_current()
     assert model.version == version
