@@ -189,7 +189,9 @@ async def test_locks_find_the_running_trainer(location: Path | str) -> None:
             await bot.release_lock("trainer", 77)
 
 
-async def test_the_bot_hands_its_retrain_lock_to_the_trainer_with_what_started_it(location: Path | str) -> None:
+async def test_the_bot_hands_its_retrain_lock_to_the_trainer_with_what_started_it(
+    location: Path | str,
+) -> None:
     async with Storage(location) as bot, Storage(location) as other:
         assert await bot.try_lock("retrain", 100, "box", acquired_at=7.0, note="admin:42") is True
         assert await other.hand_over_lock("retrain", 101, "box", 555) is False  # not the holder
