@@ -38,6 +38,7 @@ class Admin(commands.Cog):
             return
         await interaction.response.defer(thinking=True)
         interaction.extras["public_defer"] = True
+        await self._recover()
         try:
             # Not forced: a run that is worse than the serving model is reported, not published.
             result = await retrainer.run(trigger=f"admin:{interaction.user.id}", interaction=interaction)
@@ -66,6 +67,7 @@ class Admin(commands.Cog):
     async def stats(self, interaction: discord.Interaction) -> None:
         """The serving model's figures, the last retrain, ratings, members and interactions."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._recover()
         service = self.bot.service
         stats = await service.stats()
         counters = self.bot.interaction_stats
@@ -78,6 +80,13 @@ class Admin(commands.Cog):
             holder=await service.retrain_holder(),
         )
         await interaction.followup.send(embed=embed, ephemeral=True)
+
+    async def _recover(self) -> None:
+        # The recovery loop does this every few seconds; asking first makes the answer current.
+        try:
+            await self.bot.retrainer.recover()
+        except Exception:
+            log.exception("checking for an interrupted retrain failed")
 
 
 async def setup(bot: MovieBot) -> None:
