@@ -138,6 +138,15 @@ class Retrainer:
         log.info("retrain started (%s)", trigger)
         try:
             result = await self.bot.service.retrain(progress, force=False, trigger=trigger)
+        except Exception as exc:
+            self.current = None
+            # The starter hears of it from the error handler; those who joined were promised a result.
+            others = Run(trigger, run.started, [i for i in run.listeners if i is not interaction])
+            refused = isinstance(exc, RetrainInProgress)  # nothing ran: not news for the admin channel
+            if others.listeners or (interaction is None and not refused):
+                why = str(exc) if refused else type(exc).__name__
+                await self.deliver(Done.failure(f"the retrain did not run to the end ({why})"), others)
+            raise
         finally:
             self.current = None
         log.info(

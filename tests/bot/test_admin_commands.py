@@ -133,6 +133,28 @@ async def test_a_second_retrain_while_one_runs_joins_it_and_gets_the_result_too(
     assert [c for c in fake_service.calls if c[0] == "retrain"] == [("retrain", False)]
 
 
+async def test_an_admin_who_joined_hears_when_the_run_fails(simcord_env, world, fake_service):
+    from recommender.core.errors import RecommenderError
+
+    release = asyncio.Event()
+
+    async def hold_then_fail() -> None:
+        await simcord_env.external_wait(release.wait(), reason="first retrain held by the test")
+        raise RecommenderError("the worker could not start")
+
+    fake_service.retrain_gate = hold_then_fail
+    first = await world.admin.slash(world.channel, "retrain")
+    second = await world.admin.slash(world.channel, "retrain")
+    assert "I'll post its results here" in second.response.content
+    release.set()
+    await simcord_env.settle()
+    # the starter gets the error privately; the one who joined gets what happened instead of silence
+    assert [f.content for f in first.followups if f.ephemeral] == ["the worker could not start"]
+    assert second.response.embeds[0].title == "Retrain failed"
+    assert "RecommenderError" in second.response.embeds[0].description
+    assert handled(simcord_env) == ["RecommenderError"]
+
+
 async def test_a_run_that_outlasts_the_token_posts_its_result_in_the_channel(
     simcord_env, world, fake_service
 ):
