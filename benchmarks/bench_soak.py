@@ -185,11 +185,13 @@ class Driver:
             if len(self.examples) < 10:
                 self.examples.append(f"{kind}: {text[:200] or 'no reply'}")
 
-    def purge(self) -> None:
-        """Forget simcord's record of past messages and requests (Discord's side, not the bot's)."""
+    def purge(self, keep_channel: int | None = None) -> None:
+        """Forget simcord's record of past messages and requests (Discord's side, not the bot's);
+        the admin channel's few messages are kept, to be counted at the end."""
         backend = self.env.backend
-        for channel_messages in backend.messages.values():
-            channel_messages.clear()
+        for channel_id, channel_messages in backend.messages.items():
+            if channel_id != keep_channel:
+                channel_messages.clear()
         for name in ("interactions", "interaction_tokens"):
             getattr(backend, name).clear()
         for name in ("http_requests", "transcript"):
@@ -236,6 +238,7 @@ async def soak(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             retrain_at = [duration * (i + 1) / (args.retrains + 1) for i in range(args.retrains)]
             retrains: list[asyncio.Task[Any]] = []
             rss = {"start": rss_mb()}
+            series: list[float] = []  # every 5 minutes
             peak = rss["start"]
             began = loop.time()
             i, last_purge, last_sample, last_print = 0, began, began, began
@@ -246,12 +249,14 @@ async def soak(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
                 await driver.one(time.monotonic())
                 i += 1
                 if now - last_purge >= PURGE_SECONDS:
-                    driver.purge()
+                    driver.purge(keep_channel=admins.id)
                     last_purge = now
                 if now - last_sample >= 5.0:
                     peak, last_sample = max(peak, rss_mb()), now
                     if "after_1min" not in rss and now - began >= 60:
                         rss["after_1min"] = rss_mb()
+                    if now - began >= 300 * (len(series) + 1):
+                        series.append(rss_mb())
                 if now - last_print >= 60:
                     done = sum(len(v) for v in driver.latencies.values())
                     failed, minute = sum(driver.failures.values()), (now - began) / 60
@@ -273,6 +278,7 @@ async def soak(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             "elapsed": elapsed,
             "driver": driver,
             "rss": rss,
+            "rss_series": series,
             "peak": peak,
             "db": (start_db, end_db, end_wal, db.stat().st_size),
             "tables": tables,
@@ -320,6 +326,8 @@ def report(args: argparse.Namespace, out: dict[str, Any], load_before: tuple[flo
         f"\nRSS: start {rss['start']:.0f} MB, after 1 min {warm:.0f} MB, end {rss['end']:.0f} MB, "
         f"peak {out['peak']:.0f} MB; growth after the first minute {growth:+.1f} MB (target < 50 MB)"
     )
+    if out["rss_series"]:
+        print("RSS every 5 minutes: " + ", ".join(f"{v:.0f}" for v in out["rss_series"]) + " MB")
     (db0, db1, wal1, db_final), (rows0, rows1) = out["db"], out["rows"]
     added = {t: rows1[t] - rows0[t] for t in rows0}
     rated, watched = len(driver.rows_rated), len(driver.watched)

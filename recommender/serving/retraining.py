@@ -52,7 +52,9 @@ class Retraining:
     model: ServingModel | None
     model_version: str | None
 
-    async def reload_model_async(self) -> ServingModel | None: ...  # the service's
+    if TYPE_CHECKING:  # the service's own
+
+        async def reload_model_async(self) -> ServingModel | None: ...
 
     # -- the lock -----------------------------------------------------------------------------
     def _holder(self, owner: LockOwner) -> RetrainHolder:
