@@ -381,3 +381,23 @@ async def test_commands_sync_to_the_dev_guild_when_set(fake_service, tmp_path):
     async with simcord.run(create_bot(settings, fake_service)) as env:
         puts = [r.path for r in env.http_requests if r.method == "PUT"]
         assert puts and all(p.endswith("/guilds/987654321/commands") for p in puts)
+
+
+async def test_the_bot_takes_the_daily_backup_on_its_own_loop(fake_service, tmp_path):
+    import simcord
+
+    from bot.client import BACKUP_CHECK_HOURS
+    from recommender.persistence.storage import Storage
+
+    settings = Settings(data_dir=tmp_path, backup_keep_days=3)
+    async with Storage(settings.db_path):  # the bot's SQLite file, as `make run` leaves it
+        pass
+    async with simcord.run(create_bot(settings, fake_service)) as env:
+        bot = env.bot
+        # the first tick runs at start-up: a bot restarted every few hours still backs up daily
+        assert bot.backup_loop.is_running() and bot.backup_loop.hours == BACKUP_CHECK_HOURS
+        await env.settle()
+        backups = sorted((tmp_path / "backups").glob("bot-*.sqlite3"))
+        assert len(backups) == 1 and bot.last_backup == backups[0]
+        await env.advance_time(3 * 3600)  # hourly checks: not due again within the day
+        assert sorted((tmp_path / "backups").glob("bot-*.sqlite3")) == backups
