@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import time
+from pathlib import Path
 
 import discord
 from discord import app_commands
@@ -14,15 +15,21 @@ from discord.ext import commands, tasks
 from bot import gate, health, telemetry
 from bot.checks import Cooldowns
 from bot.lifecycle import DRAIN_TIMEOUT, WORKER_GRACE, InFlight
+from bot.retrain import Retrainer
 from bot.ui import components, lists, night_buttons
 from recommender.core.config import Settings
 from recommender.core.errors import RetrainInProgress
 from recommender.pipeline.protocol import Done
-from recommender.serving.contract import MovieService, ProgressCallback
+from recommender.serving.contract import MovieService
 
-__all__ = ["COGS", "MovieBot", "MovieTree", "Retrainer", "create_bot"]
+__all__ = ["BACKUP_CHECK_HOURS", "COGS", "RECOVERY_SECONDS", "MovieBot", "MovieTree", "create_bot"]
 
 log = logging.getLogger(__name__)
+
+#: How often the bot looks for a retrain whose process died (one small read of the lock row).
+RECOVERY_SECONDS = 15.0
+#: How often the bot checks whether the daily SQLite backup is due (it is taken once a day).
+BACKUP_CHECK_HOURS = 1.0
 
 COGS = (
     "bot.cogs.ratings",
@@ -71,48 +78,6 @@ class MovieTree(app_commands.CommandTree):
         await gate.report_error(interaction, error, command, view=view)
 
 
-class Retrainer:
-    """Runs one retrain at a time through the service's worker, for ``/retrain`` and the loop alike."""
-
-    def __init__(self, service: MovieService) -> None:
-        self._service = service
-        self._lock = asyncio.Lock()
-        self.last_result: Done | None = None
-        self.last_finished: float | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._lock.locked()
-
-    async def run(self, on_progress: ProgressCallback | None = None, *, force: bool, trigger: str) -> Done:
-        """The worker's "done" event; ``RetrainInProgress`` if one is already running."""
-        if self._lock.locked():
-            raise RetrainInProgress()
-        async with self._lock:
-            log.info("retrain started (%s)", trigger)
-            began = time.perf_counter()
-            try:
-                result = await self._service.retrain(on_progress, force=force)
-            except RetrainInProgress:
-                raise
-            except BaseException as exc:
-                # /stats must say the run failed even when it raised instead of returning "done".
-                self.last_result = Done.failure(f"the retrain stopped with an error ({type(exc).__name__})")
-                self.last_finished = time.time()
-                raise
-            self.last_result = result
-            self.last_finished = time.time()
-            log.info(
-                "retrain finished (%s) in %.1fs: published=%s version=%s reason=%s",
-                trigger,
-                time.perf_counter() - began,
-                result.published,
-                result.version,
-                result.reason,
-            )
-            return result
-
-
 class MovieBot(commands.Bot):
     """The bot; it only talks to the ``MovieService`` it is given."""
 
@@ -138,7 +103,7 @@ class MovieBot(commands.Bot):
         self.sync_commands = sync_commands
         self.cooldowns = Cooldowns()
         self.interaction_stats = telemetry.InteractionStats()
-        self.retrainer = Retrainer(service)
+        self.retrainer = Retrainer(self)
         self.synced_commands: list[app_commands.AppCommand] = []
         self.retrain_loop = tasks.loop(hours=settings.retrain_interval_hours)(self.background_retrain)
         self.retrain_loop.before_loop(self._before_retrain_loop)
@@ -147,6 +112,10 @@ class MovieBot(commands.Bot):
         self.heartbeat_path = health.heartbeat_path(settings.data_dir)
         self.gateway_connected = False
         self.heartbeat_loop = tasks.loop(seconds=heartbeat_interval)(self._heartbeat_tick)
+        self.recovery_loop = tasks.loop(seconds=RECOVERY_SECONDS)(self._recovery_tick)
+        self.recovery_loop.before_loop(self._before_retrain_loop)  # it may post to the admin channel
+        self.backup_loop = tasks.loop(hours=BACKUP_CHECK_HOURS)(self._backup_tick)
+        self.last_backup: Path | None = None
 
     async def setup_hook(self) -> None:
         # Buttons under messages sent before a restart are dispatched by their custom_id templates.
@@ -157,6 +126,8 @@ class MovieBot(commands.Bot):
             await self.sync_tree()
         self.retrain_loop.start()
         self.heartbeat_loop.start()
+        self.recovery_loop.start()
+        self.backup_loop.start()
 
     async def sync_tree(self) -> list[app_commands.AppCommand]:
         """Register the commands with Discord: to the dev guild (instant) or globally (up to an hour)."""
@@ -203,13 +174,37 @@ class MovieBot(commands.Bot):
             if new < needed:
                 log.info("background retrain skipped: %d new ratings (< %d)", new, needed)
                 return None
-            return await self.retrainer.run(force=False, trigger=f"background, {new} new ratings")
-        except RetrainInProgress:
+            return await self.retrainer.run(trigger="schedule", new_ratings=new)
+        except RetrainInProgress as exc:
+            log.info("background retrain skipped: %s", exc)
             return None
         except Exception:
             # Keep the loop alive: a failed run must not stop future ones.
             log.exception("background retrain failed")
             return None
+
+    async def _recovery_tick(self) -> None:
+        # The first tick runs at start-up: a run the previous process left is recorded at once.
+        try:
+            await self.retrainer.recover()
+        except Exception:
+            log.exception("checking for an interrupted retrain failed")
+
+    async def _backup_tick(self) -> None:
+        """The daily online backup of the SQLite file (a no-op on PostgreSQL), off the event loop."""
+        from recommender.persistence.backup import daily_backup
+
+        settings = self.settings
+        try:
+            made = await asyncio.to_thread(
+                daily_backup, settings.storage_location, settings.backup_dir, settings.backup_keep_days
+            )
+        except Exception:
+            # A full disk must not stop the bot; the next tick tries again.
+            log.exception("the daily backup failed")
+            return
+        if made is not None:
+            self.last_backup = made
 
     # -- health ---------------------------------------------------------------------------
     async def on_ready(self) -> None:
@@ -259,8 +254,7 @@ class MovieBot(commands.Bot):
         began = time.perf_counter()
         self.in_flight.draining = True
         self.beat(reason="shutdown", state="stopping")
-        self.retrain_loop.cancel()
-        self.heartbeat_loop.cancel()
+        self._cancel_loops()
         try:
             await self.service.stop_training(WORKER_GRACE)
         except Exception:
@@ -279,9 +273,12 @@ class MovieBot(commands.Bot):
             "bot stopped in %.2f s (%d interactions were in flight)", time.perf_counter() - began, in_flight
         )
 
+    def _cancel_loops(self) -> None:
+        for loop in (self.retrain_loop, self.heartbeat_loop, self.recovery_loop, self.backup_loop):
+            loop.cancel()
+
     async def close(self) -> None:
-        self.retrain_loop.cancel()
-        self.heartbeat_loop.cancel()
+        self._cancel_loops()
         await super().close()
 
 

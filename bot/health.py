@@ -1,9 +1,12 @@
 """Liveness for Docker's HEALTHCHECK: the bot writes a heartbeat file, ``python -m bot.health`` reads it.
 
 The running bot replaces ``BOT_DATA_DIR/health.json`` every ``interval`` seconds (and at once when it
-connects, disconnects or starts shutting down). The check passes when the file is fresh (younger
-than ``STALE_INTERVALS`` intervals, measured with the interval the bot wrote into it), the bot says it
-is connected to the gateway and it is not shutting down. It prints one line and exits 0 or 1.
+connects, disconnects or starts shutting down). The check passes when the process that wrote the file
+is alive (its pid, checked when the file was written on this host: a bot killed with SIGKILL fails the
+next check at once instead of after the file goes stale), the file is fresh (younger than
+``STALE_INTERVALS`` intervals, measured with the interval the bot wrote into it: this catches a hung
+bot), the bot says it is connected to the gateway and it is not shutting down. It prints one line and
+exits 0 or 1.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from recommender.core.atomic import atomic_write
+from recommender.core.processes import hostname, pid_alive
 
 __all__ = [
     "HEALTH_FILE",
@@ -51,6 +55,7 @@ def write_heartbeat(path: Path, fields: Mapping[str, object]) -> None:
     """
     data = {key: _json_safe(value) for key, value in fields.items()}
     data.setdefault("beat_at", time.time())
+    data.setdefault("host", hostname())
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda fh: fh.write(json.dumps(data, separators=(",", ":")).encode()), durable=False)
 
@@ -74,9 +79,12 @@ def check(path: Path, *, now: float | None = None, max_age: float | None = None)
     limit = max_age if max_age is not None else STALE_INTERVALS * interval
     age = (time.time() if now is None else now) - beat_at
     pid = data.get("pid")
+    state = data.get("state", "running")
+    if state != "stopped" and isinstance(pid, int) and data.get("host") == hostname() and not pid_alive(pid):
+        return False, f"the bot (pid {pid}) is not running; its last beat was {age:.0f} s ago"
     if age > limit:
         return False, f"stale heartbeat: last beat {age:.0f} s ago (limit {limit:.0f} s), pid {pid}"
-    if data.get("state", "running") != "running":
+    if state != "running":
         return False, f"the bot is {data.get('state')} (pid {pid})"
     if not data.get("connected"):
         return False, f"the bot is not connected to the Discord gateway (pid {pid}, beat {age:.0f} s ago)"

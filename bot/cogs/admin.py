@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 
 import discord
 from discord import app_commands
@@ -12,46 +10,12 @@ from discord.ext import commands
 
 from bot.checks import admin_only
 from bot.client import MovieBot
-from bot.ui import render
-from recommender.core.errors import RetrainInProgress
-from recommender.pipeline.protocol import Done, Event
+from bot.ui import reports, words
+from recommender.core.errors import RetrainInProgress, RetrainRunningElsewhere
+
+__all__ = ["Admin"]
 
 log = logging.getLogger(__name__)
-
-PROGRESS_INTERVAL = 1.0  # seconds between edits: Discord rate-limits message edits
-
-
-class ProgressReporter:
-    """Edits the deferred reply as epochs finish, at most once per ``interval`` seconds."""
-
-    def __init__(
-        self,
-        interaction: discord.Interaction,
-        *,
-        interval: float = PROGRESS_INTERVAL,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.interaction = interaction
-        self.interval = interval
-        self.clock = clock
-        self.last_edit: float | None = None
-        self.edits = 0
-        self.events = 0
-
-    async def __call__(self, event: Event) -> None:
-        self.events += 1
-        if isinstance(event, Done):
-            return  # the final message is written by the command
-        now = self.clock()
-        if self.last_edit is not None and now - self.last_edit < self.interval:
-            return
-        self.last_edit = now
-        try:
-            await self.interaction.edit_original_response(content=render.retrain_progress(event))
-            self.edits += 1
-        except discord.HTTPException:
-            # Progress is a courtesy: a failed edit must not abort the training run.
-            log.warning("could not edit /retrain progress", exc_info=True)
 
 
 class Admin(commands.Cog):
@@ -66,47 +30,63 @@ class Admin(commands.Cog):
     @admin_only()
     async def retrain(self, interaction: discord.Interaction) -> None:
         """Retrain the model now on all ratings, and publish it if it is good enough."""
-        if self.bot.retrainer.running:
-            raise RetrainInProgress()
+        retrainer = self.bot.retrainer
+        if (run := retrainer.join(interaction)) is not None:
+            # This process trains and will answer this interaction too: only then is it promised.
+            await interaction.response.send_message(words.retrain_joined(run.trigger, run.started))
+            interaction.extras["outcome"] = "ok:joined"
+            return
         await interaction.response.defer(thinking=True)
         interaction.extras["public_defer"] = True
-        progress = ProgressReporter(interaction)
-        # Not forced: a run that is worse than the serving model is reported, not published.
-        result = await self.bot.retrainer.run(
-            progress, force=False, trigger=f"/retrain by {interaction.user.id}"
-        )
+        await self._recover()
+        try:
+            # Not forced: a run that is worse than the serving model is reported, not published.
+            result = await retrainer.run(trigger=f"admin:{interaction.user.id}", interaction=interaction)
+        except RetrainRunningElsewhere as exc:
+            text = words.retrain_elsewhere(
+                exc.pid, exc.host, exc.since, exc.trigger, self.bot.settings.admin_channel_id
+            )
+            await interaction.edit_original_response(content=text)
+            interaction.extras["outcome"] = "ok:elsewhere"
+            return
+        except RetrainInProgress:
+            # another /retrain started one while this one was being acknowledged
+            if (run := retrainer.join(interaction)) is None:
+                raise
+            await interaction.edit_original_response(content=words.retrain_joined(run.trigger, run.started))
+            interaction.extras["outcome"] = "ok:joined"
+            return
         if not result.published:
             failed = not result.ok or not result.version
             interaction.extras["outcome"] = "failed:retrain" if failed else "ok:not_published"
-        embed = render.retrain_result_embed(result)
-        files: list[discord.File] = []
-        plot = result.plot
-        if plot:
-            try:
-                files.append(discord.File(plot, filename="loss.png"))
-                embed.set_image(url="attachment://loss.png")
-            except OSError:
-                log.warning("retrain result names a loss curve that can't be read: %s", plot)
-        await interaction.edit_original_response(content=None, embed=embed, attachments=files)
 
     @app_commands.command(name="stats")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @admin_only()
     async def stats(self, interaction: discord.Interaction) -> None:
-        """Ratings, members, the serving model, its metrics and when it was trained."""
+        """The serving model's figures, the last retrain, ratings, members and interactions."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        stats = await self.bot.service.stats()
+        await self._recover()
+        service = self.bot.service
+        stats = await service.stats()
         counters = self.bot.interaction_stats
-        embed = render.stats_embed(
+        embed = reports.stats_embed(
             stats,
             interactions=counters.summary(),
             by_command=counters.by_command(),
             autocomplete=dict(counters.autocomplete),
-            last_retrain=self.bot.retrainer.last_result,
-            last_retrain_at=self.bot.retrainer.last_finished,
+            last_retrain=await service.last_retrain(),
+            holder=await service.retrain_holder(),
         )
         await interaction.followup.send(embed=embed, ephemeral=True)
+
+    async def _recover(self) -> None:
+        # The recovery loop does this every few seconds; asking first makes the answer current.
+        try:
+            await self.bot.retrainer.recover()
+        except Exception:
+            log.exception("checking for an interrupted retrain failed")
 
 
 async def setup(bot: MovieBot) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import discord
@@ -12,14 +12,12 @@ from bot.ui import words
 from bot.ui.words import stars
 from recommender.core.types import Movie
 from recommender.persistence.storage import StoredRating
-from recommender.pipeline.protocol import Done, Epoch, Event, Start
 from recommender.serving.contract import (
     Pick,
     PickFilter,
     Prediction,
     RatingResult,
     Recommendations,
-    ServiceStats,
     ServingPath,
 )
 
@@ -33,11 +31,8 @@ __all__ = [
     "rate_message",
     "ratings_embed",
     "recommend_embed",
-    "retrain_progress",
-    "retrain_result_embed",
     "similar_embed",
     "stars",
-    "stats_embed",
 ]
 
 COLOUR = discord.Colour.blurple()
@@ -192,116 +187,3 @@ def forget_prompt(n_ratings: int | None = None) -> str:
         if n_ratings is None
         else f"This deletes **all {n_ratings}** of your ratings, in every server, and cannot be undone. Sure?"
     )
-
-
-def _metric_lines(metrics: Mapping[str, object], limit: int = 10) -> str:
-    lines = []
-    for key, value in metrics.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        shown = f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
-        lines.append(f"`{key}` {shown}")
-        if len(lines) >= limit:
-            break
-    return "\n".join(lines) or "—"
-
-
-def retrain_progress(event: Event) -> str:
-    """One line of progress for the message being edited during a retrain."""
-    if isinstance(event, Epoch):
-        text = f"Training… epoch {event.epoch}/{event.epochs}"
-        for key, value in (("loss", event.loss), ("val_loss", event.val_loss)):
-            if value is not None:
-                text += f" · {key} {value:.4f}"
-        return text
-    if isinstance(event, Start):
-        return "Training started in the worker…"
-    return f"Training… ({event.kind})"
-
-
-def retrain_result_embed(done: Done) -> discord.Embed:
-    published, version, reason = done.published, done.version, done.reason
-    if published:
-        embed = discord.Embed(
-            title="New model published",
-            colour=discord.Colour.green(),
-            description=_clip(f"Now serving version `{version}`. {reason}".strip(), 4000),
-        )
-    else:
-        embed = discord.Embed(
-            title="Retrain finished: not published",
-            colour=discord.Colour.orange(),
-            description=_clip(reason or "The new model was not better than the one serving.", 4000),
-        )
-    metrics = done.metrics
-    if metrics:
-        embed.add_field(name="Metrics", value=_clip(_metric_lines(metrics), 1024), inline=False)
-    return embed
-
-
-def last_retrain_line(done: Done, finished_at: float | None = None) -> str:
-    """How the last retrain ended, in one line: published, held back, or failed (and why)."""
-    when = f" {_when(finished_at)}" if finished_at else ""
-    reason = _clip(done.reason, 300)
-    if done.published:
-        return f"published `{done.version}`{when}"
-    if not done.ok or not done.version:
-        return f"**failed**{when}: {reason}"
-    return f"not published{when}: {reason}"
-
-
-def _interaction_lines(
-    interactions: Mapping[str, float | int],
-    by_command: Mapping[str, tuple[int, int]] | None,
-    autocomplete: Mapping[str, int] | None,
-) -> str:
-    lines = [f"total {interactions.get('interactions', 0):,} · errors {interactions.get('errors', 0):,}"]
-    if "latency_p50_ms" in interactions:
-        p50, p99 = interactions["latency_p50_ms"], interactions["latency_p99_ms"]
-        lines.append(f"latency p50 {p50:.1f} ms · p99 {p99:.1f} ms")
-    if by_command:
-        lines.append(" · ".join(f"/{name} {n} ({err} err)" for name, (n, err) in by_command.items()))
-    paths = {k[5:]: v for k, v in interactions.items() if k.startswith("path_")}
-    if paths:
-        lines.append("paths: " + " · ".join(f"{k} {v}" for k, v in paths.items()))
-    if autocomplete:
-        ok, failed = autocomplete.get("ok", 0), autocomplete.get("failed", 0)
-        lines.append(f"autocomplete {ok:,} ok · {failed:,} failed")
-    return "\n".join(lines)
-
-
-def stats_embed(
-    stats: ServiceStats,
-    *,
-    interactions: Mapping[str, float | int] | None = None,
-    by_command: Mapping[str, tuple[int, int]] | None = None,
-    autocomplete: Mapping[str, int] | None = None,
-    last_retrain: Done | None = None,
-    last_retrain_at: float | None = None,
-) -> discord.Embed:
-    """``service.stats()`` (a ``ServiceStats``) plus the bot's own interaction counters."""
-    embed = discord.Embed(title="Recommender stats", colour=COLOUR)
-    embed.add_field(name="Ratings", value=f"{stats.ratings:,}")
-    embed.add_field(name="Members", value=f"{stats.members:,}")
-    embed.add_field(name="Movies", value=f"{stats.catalog_size:,}")
-    version = stats.model_version
-    family = f" ({stats.model_family})" if stats.model_family else ""
-    embed.add_field(
-        name="Model version", value=f"`{version}`{family}" if version else "none yet", inline=False
-    )
-    embed.add_field(name="Model status", value=_clip(str(stats.model_status), 1024), inline=False)
-    embed.add_field(name="Trained", value=_when(stats.model_trained_at))
-    embed.add_field(name="New ratings since", value=f"{stats.ratings_since_training:,}")
-    embed.add_field(name="Retrain", value="running now" if stats.retrain_running else "idle")
-    if stats.model_metrics:
-        embed.add_field(name="Metrics", value=_clip(_metric_lines(stats.model_metrics), 1024), inline=False)
-    if last_retrain:
-        line = last_retrain_line(last_retrain, last_retrain_at)
-        embed.add_field(name="Last retrain", value=_clip(line, 1024), inline=False)
-    if interactions:
-        embed.add_field(
-            name="Interactions",
-            value=_clip(_interaction_lines(interactions, by_command, autocomplete), 1024),
-            inline=False,
-        )
-    return embed

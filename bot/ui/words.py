@@ -309,3 +309,50 @@ def export_text(n: int) -> str:
     if not n:
         return "You have no ratings to export yet: try `/rate` or `/import`."
     return f"Here are your {plural(n, 'rating')} (a CSV that `/import` reads back)."
+
+
+# -- retrains (admins read these) -------------------------------------------------------------------
+def _ago(timestamp: float) -> str:
+    return f"<t:{int(timestamp)}:R>"
+
+
+def retrain_trigger(trigger: str) -> str:
+    """``admin:<id>`` -> "started by @admin"; ``schedule`` -> "scheduled"."""
+    if trigger.startswith("admin:") and trigger[6:].isdigit():
+        return f"started by <@{trigger[6:]}>"
+    return "scheduled"
+
+
+def retrain_joined(trigger: str, since: float) -> str:
+    """Said only when this process runs the retrain and has put the asker on its list."""
+    return (
+        f"A retrain ({retrain_trigger(trigger)} {_ago(since)}) is already running; "
+        "I'll post its results here when it finishes."
+    )
+
+
+def retrain_elsewhere(pid: int, host: str, since: float, trigger: str, admin_channel_id: int | None) -> str:
+    """Another process trains: say which, and where its result will appear (no promise to post it here)."""
+    where = f"in <#{admin_channel_id}> and in /stats" if admin_channel_id else "in /stats"
+    return (
+        f"A retrain ({retrain_trigger(trigger)} {_ago(since)}) is already running in another process "
+        f"(pid {pid} on `{host}`), so I won't start a second one. Its result will show {where} when it ends."
+    )
+
+
+def retrain_finished_for(user_id: int) -> str:
+    """The channel message when the interaction's token has expired (runs over ~14 minutes)."""
+    return f"<@{user_id}> the retrain you asked for has finished:"
+
+
+def retrain_finished_scheduled(new_ratings: int | None) -> str:
+    why = f" ({plural(new_ratings, 'new rating')})" if new_ratings else ""
+    return f"A scheduled retrain{why} has finished:"
+
+
+RETRAIN_RECOVERED = "A retrain that was running when the bot stopped has been accounted for:"
+
+
+def retrain_status(trigger: str, since: float, *, ours: bool, pid: int, host: str) -> str:
+    where = "in this process" if ours else f"in another process (pid {pid} on `{host}`)"
+    return f"running {where}, {retrain_trigger(trigger)} {_ago(since)}"

@@ -151,6 +151,8 @@ class Settings:
     movielens_path: Path | None = None
     dev_guild_id: int | None = None
     admin_role_id: int | None = None
+    # Where scheduled retrains (and runs recovered after a restart) post their results; None: nowhere.
+    admin_channel_id: int | None = None
     retrain_interval_hours: float = 6.0
     retrain_min_new_ratings: int = 50
     log_level: str = "INFO"
@@ -261,6 +263,7 @@ class Settings:
             movielens_path=local_path,
             dev_guild_id=_int(env, "DEV_GUILD_ID", None, minimum=1),
             admin_role_id=_int(env, "ADMIN_ROLE_ID", None, minimum=1),
+            admin_channel_id=_int(env, "ADMIN_CHANNEL_ID", None, minimum=1),
             retrain_interval_hours=_float(env, "RETRAIN_INTERVAL_HOURS", 6.0),
             retrain_min_new_ratings=_int(env, "RETRAIN_MIN_NEW_RATINGS", 50, minimum=1) or 50,
             log_level=level,

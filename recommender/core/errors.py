@@ -35,8 +35,21 @@ class NoModel(RecommenderError):
 
 
 class RetrainInProgress(RecommenderError):
-    def __init__(self) -> None:
-        super().__init__("A retrain is already running; I'll post its results when it finishes.")
+    """This process is training already (the bot words what it will do about it)."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or "A retrain is already running; /stats shows its result when it ends.")
+
+
+class RetrainRunningElsewhere(RetrainInProgress):
+    """Another process holds the retrain lock: a trainer the previous bot started, or another shard's."""
+
+    def __init__(self, pid: int, host: str, since: float, trigger: str, *, same_host: bool) -> None:
+        self.pid, self.host, self.since, self.trigger, self.same_host = pid, host, since, trigger, same_host
+        super().__init__(
+            f"A retrain is already running in another process (pid {pid} on {host}); "
+            "/stats shows its result when it ends."
+        )
 
 
 class StorageUnavailable(RecommenderError):

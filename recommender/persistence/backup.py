@@ -27,7 +27,15 @@ from pathlib import Path
 
 from recommender.persistence.errors import BackupUnsupported, StorageCorrupt, StorageError
 
-__all__ = ["backup_now", "corrupt_message", "newest_backup", "prune_backups", "restore", "verify"]
+__all__ = [
+    "backup_now",
+    "corrupt_message",
+    "daily_backup",
+    "newest_backup",
+    "prune_backups",
+    "restore",
+    "verify",
+]
 
 log = logging.getLogger(__name__)
 _STAMP = "%Y%m%dT%H%M%SZ"
@@ -145,6 +153,26 @@ def prune_backups(
         p.unlink(missing_ok=True)
         log.info("pruned backup %s", p)
     return doomed
+
+
+def daily_backup(
+    db: Path | str, backup_dir: Path | str, keep_days: int, *, now: float | None = None
+) -> Path | None:
+    """The bot's scheduled step: a backup when the newest one is a day old (or there is none), then
+    pruning. Returns the new backup, or None (not due, PostgreSQL, or no database file yet).
+
+    Judged by the newest backup's time rather than by a timer, so a bot restarted every few hours
+    still backs up once a day, and one restarted twice in a minute does not back up twice.
+    """
+    if _is_url(db) or not Path(db).is_file():
+        return None
+    now = time.time() if now is None else now
+    found = _backups(Path(backup_dir), Path(db).stem)
+    taken = None
+    if not found or found[-1][0] <= now - DAY:
+        taken = backup_now(db, backup_dir, now=now)
+    prune_backups(backup_dir, keep_days, now=now, stem=Path(db).stem)
+    return taken
 
 
 def corrupt_message(db: Path, backup_dir: Path, detail: str) -> str:

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from recommender.core.config import ConfigError, Settings
+from recommender.core.processes import die_with_parent
 from recommender.core.types import DATASETS
 from recommender.families import DEFAULT_FAMILY, FAMILIES, SERVABLE_FAMILIES, make_params
 from recommender.families.base import FamilyParams
@@ -97,6 +98,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="with --evaluate: results as JSON on the last line")
     p.add_argument("--progress-json", action="store_true", help="JSON lines on stdout (the worker protocol)")
     p.add_argument("--quiet", action="store_true", help="warnings only on stderr")
+    p.add_argument(
+        "--parent-pid",
+        type=int,
+        help="exit when this process (the bot that started the run) dies; Linux, set by the worker",
+    )
     ops = p.add_mutually_exclusive_group()
     ops.add_argument("--list-versions", action="store_true", help="list stored versions and exit")
     ops.add_argument("--promote", metavar="VERSION", help="serve a stored version (e.g. roll back) and exit")
@@ -159,6 +165,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.progress_json and out is None:
             out = stack.enter_context(_json_stdout())
         reporter = Reporter(out if args.progress_json else None, quiet=args.quiet)
+        if args.parent_pid and not die_with_parent(args.parent_pid):
+            # The bot died before this run got going: nobody is left to serve or report its result.
+            reporter.emit(Done.failure(f"the bot (pid {args.parent_pid}) that started this run is gone"))
+            return EXIT_FAILED
         return _run(args, reporter, stdout=sys.stdout)
 
 

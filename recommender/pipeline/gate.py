@@ -103,7 +103,7 @@ def holdout_metrics(
         return {"n": 0, "skipped": len(test)}
     truth = test["rating"].to_numpy(dtype=np.float64)[scored]
     err, base = preds[scored] - truth, global_mean - truth
-    return {
+    out = {
         "n": int(scored.sum()),
         "skipped": int((~scored).sum()),  # users or movies the model never saw in training
         "rmse": float(np.sqrt(np.mean(err**2))),
@@ -111,6 +111,7 @@ def holdout_metrics(
         "global_mean_rmse": float(np.sqrt(np.mean(base**2))),
         **ranking,
     }
+    return out
 
 
 def compare_on_holdout(

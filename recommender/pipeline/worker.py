@@ -30,7 +30,7 @@ from recommender.core.config import Settings
 from recommender.core.errors import RetrainInProgress
 from recommender.pipeline.protocol import Done, Event, event_from_dict
 
-__all__ = ["TRAIN_MODULE", "ProgressCallback", "TrainingWorker", "child_env"]
+__all__ = ["TRAIN_MODULE", "ProgressCallback", "SpawnCallback", "TrainingWorker", "child_env"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ TRAIN_MODULE = "recommender.pipeline"
 #: Never handed to the trainer: it does not talk to Discord.
 SECRET_VARS = ("DISCORD_TOKEN", "TMDB_API_KEY")
 ProgressCallback = Callable[[Event], Awaitable[None]]
+#: Called with the child's pid as soon as it is started; raising stops the child (e.g. a lock lost).
+SpawnCallback = Callable[[int], Awaitable[None]]
 
 
 def child_env(settings: Settings | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -55,6 +57,12 @@ def child_env(settings: Settings | None = None, base: Mapping[str, str] | None =
         env["BOT_DATA_DIR"] = str(Path(settings.data_dir).resolve())
         env["MOVIELENS_DATASET"] = settings.movielens_dataset
         env["LOG_LEVEL"] = settings.log_level
+        # The bot may have its PostgreSQL URL from .env, which the child (--no-dotenv) never reads:
+        # without it here the trainer would read the SQLite file and miss every member rating.
+        if settings.database_url:
+            env["DATABASE_URL"] = settings.database_url.get()
+        else:
+            env.pop("DATABASE_URL", None)
         for name, value in (
             (
                 "MOVIELENS_PATH",
@@ -104,6 +112,7 @@ class TrainingWorker:
         threads: int | None = None,
         nice: int = 10,
         stderr_lines: int = 40,
+        die_with_bot: bool = True,
     ) -> None:
         """``args`` go to every run (e.g. ``["--model", "mf"]``); ``threads``/``nice`` keep the child
         from starving the bot's event loop on a small machine (default: all cores but one, nice 10)."""
@@ -116,6 +125,7 @@ class TrainingWorker:
         self.threads = threads if threads is not None else max(1, _usable_cpus() - 1)
         self.nice = nice
         self._stderr_lines = stderr_lines
+        self.die_with_bot = die_with_bot
         self._busy = False
         self._proc: asyncio.subprocess.Process | None = None
         self._stopping = False
@@ -131,6 +141,8 @@ class TrainingWorker:
     def command(self, extra: Sequence[str] = (), *, force: bool = False) -> list[str]:
         entry = ["-m", TRAIN_MODULE] if self.script is None else [str(self.script)]
         argv = [self.python, "-u", *entry, "--progress-json", "--no-dotenv"]
+        # The child ends itself when the bot dies, even by SIGKILL (no orphan training on its own).
+        argv += ["--parent-pid", str(os.getpid())] if self.die_with_bot else []
         argv += ["--threads", str(self.threads)] if self.threads else []
         argv += ["--nice", str(self.nice)] if self.nice else []
         argv += [*self.args, *extra]
@@ -143,10 +155,12 @@ class TrainingWorker:
         force: bool = False,
         extra_args: Sequence[str] = (),
         time_limit: float | None = None,
+        on_spawn: SpawnCallback | None = None,
     ) -> Done:
         """Train once and return the final :class:`Done` event. Raises RetrainInProgress if one is running.
 
-        ``time_limit`` (seconds) stops a run that takes longer, like :meth:`stop`.
+        ``time_limit`` (seconds) stops a run that takes longer, like :meth:`stop`. ``on_spawn(pid)`` is
+        awaited once the child runs; if it raises, the child is stopped and the error propagates.
         """
         if self._busy:
             raise RetrainInProgress()
@@ -184,6 +198,8 @@ class TrainingWorker:
             assert proc.stdout is not None and proc.stderr is not None
             drain = asyncio.create_task(self._drain_stderr(proc.stderr, stderr_tail))
             try:
+                if on_spawn is not None:
+                    await on_spawn(proc.pid)
                 async with asyncio.timeout(time_limit):
                     final = await self._read_events(proc.stdout, on_progress)
                     await proc.wait()

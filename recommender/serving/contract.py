@@ -64,6 +64,8 @@ __all__ = [
     "ProgressCallback",
     "RatingResult",
     "Recommendations",
+    "RetrainHolder",
+    "RetrainRecord",
     "ServiceStats",
     "ServingPath",
     "StoredRating",
@@ -163,6 +165,40 @@ class RatingResult:
     stars: float
     previous: float | None
     n_ratings: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetrainRecord:
+    """How one retrain ended, as stored (it survives a restart). ``trigger``: ``schedule`` or
+    ``admin:<user id>``; ``version`` is set whenever a version was stored, published or not."""
+
+    started_at: float
+    finished_at: float
+    trigger: str
+    published: bool
+    version: str | None
+    reason: str
+    metrics: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def admin_id(self) -> int | None:
+        return int(self.trigger.split(":", 1)[1]) if self.trigger.startswith("admin:") else None
+
+    @property
+    def failed(self) -> bool:
+        return not self.published and not self.version
+
+
+@dataclass(frozen=True, slots=True)
+class RetrainHolder:
+    """Who holds the retrain lock: this process's run (``ours``), or a trainer in another process."""
+
+    pid: int
+    host: str
+    since: float
+    trigger: str
+    ours: bool
+    same_host: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,9 +351,26 @@ class MovieService(GroupService, Protocol):
         ``UnknownMovie`` or ``NotAddedMovie``."""
         ...
 
-    async def retrain(self, on_progress: ProgressCallback | None = None, *, force: bool = False) -> Done:
-        """Train, record and (if published) serve a new version; the worker's "done" event.
-        Raises ``RetrainInProgress``, or ``RecommenderError`` when no worker is set up."""
+    async def retrain(
+        self, on_progress: ProgressCallback | None = None, *, force: bool = False, trigger: str = "schedule"
+    ) -> Done:
+        """Train, record and (if published) serve a new version; the worker's "done" event. ``trigger``
+        (``schedule`` or ``admin:<user id>``) is stored with the outcome. Raises ``RetrainInProgress``
+        (``RetrainRunningElsewhere`` when another process trains), or ``RecommenderError`` when no
+        worker is set up."""
+        ...
+
+    async def last_retrain(self) -> RetrainRecord | None:
+        """The newest stored retrain outcome (from the database: it survives a restart)."""
+        ...
+
+    async def retrain_holder(self) -> RetrainHolder | None:
+        """Who is training now, in this process or another; None when nobody is."""
+        ...
+
+    async def recover_retrain(self) -> RetrainRecord | None:
+        """Record the outcome of a run whose process died (the bot was killed mid-retrain): the
+        version it stored, or its failure; the record made now, else None (nothing to recover)."""
         ...
 
     async def stop_training(self, grace: float) -> bool:

@@ -12,10 +12,10 @@ import logging
 import operator
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
-from recommender.core.errors import InvalidStars, RecommenderError, RetrainInProgress, UnknownMovie
+from recommender.core.errors import InvalidStars, UnknownMovie
 from recommender.core.types import Movie, RatingScale
 from recommender.data.imports import ImportCatalog
 from recommender.data.posters import PosterClient
@@ -53,6 +53,7 @@ from recommender.serving.paths import (
     with_new_movie,
 )
 from recommender.serving.reload import FAILED_RETRY_SECONDS, RELOAD_CHECK_SECONDS, ModelWatcher
+from recommender.serving.retraining import Retraining
 
 __all__ = ["RecommenderService", "Worker"]
 
@@ -65,14 +66,21 @@ class Worker(Protocol):
     @property
     def running(self) -> bool: ...
 
+    @property
+    def pid(self) -> int | None: ...
+
     async def run(
-        self, *, on_progress: ProgressCallback | None = None, force: bool = False
-    ) -> dict[str, object]: ...
+        self,
+        *,
+        on_progress: ProgressCallback | None = None,
+        force: bool = False,
+        on_spawn: Callable[[int], Awaitable[None]] | None = None,
+    ) -> Done: ...
 
     async def stop(self, grace: float | None = None) -> None: ...
 
 
-class RecommenderService(AddedMovies, GroupPicking, MovieNights):
+class RecommenderService(Retraining, AddedMovies, GroupPicking, MovieNights):
     """Rate, recommend, predict, similar, retrain, group picks and movie nights: the operations behind
     the bot's commands."""
 
@@ -352,36 +360,3 @@ class RecommenderService(AddedMovies, GroupPicking, MovieNights):
             ratings_since_training=since,
             retrain_running=self._retrain_lock.locked(),
         )
-
-    async def retrain(self, on_progress: ProgressCallback | None = None, *, force: bool = False) -> Done:
-        """Train a new version in the worker (one at a time), record it, and serve it if published."""
-        if self.worker is None:
-            raise RecommenderError("Retraining isn't set up on this bot.")
-        if self._retrain_lock.locked():
-            raise RetrainInProgress()
-        async with self._retrain_lock:
-            done = await self.worker.run(on_progress=on_progress, force=force)
-            version, published = done.version, done.published
-            if published and version:
-                await self.reload_model_async()
-                if self.model_version != version:
-                    log.warning("retrain published %s but the service serves %s", version, self.model_version)
-            if version:
-                await self._record(version, done, published)
-            return done
-
-    async def _record(self, version: str, done: Done, published: bool) -> None:
-        model = self.model if self.model_version == version else None
-        family = done.family or (model.family if model is not None else "unknown")
-        trained_at = done.trained_at or (model.trained_at if model is not None else time.time())
-        await self.storage.record_model_version(
-            version, family, dict(done.metrics), float(trained_at), published
-        )
-
-    async def stop_training(self, grace: float) -> bool:
-        """End a training run in progress (shutdown); True if one was running."""
-        if self.worker is None or not self.worker.running:
-            return False
-        log.info("stopping the training worker")
-        await self.worker.stop(grace=grace)
-        return True

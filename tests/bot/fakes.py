@@ -23,6 +23,7 @@ from recommender.core.errors import (
     NotAddedMovie,
     RecommenderError,
     RetrainInProgress,
+    RetrainRunningElsewhere,
     UnknownMovie,
 )
 from recommender.core.types import DATASETS, Movie, RatingScale
@@ -41,6 +42,8 @@ from recommender.serving.contract import (
     ProgressCallback,
     RatingResult,
     Recommendations,
+    RetrainHolder,
+    RetrainRecord,
     ServiceStats,
     ServingPath,
     StoredRating,
@@ -60,6 +63,13 @@ MOVIES = [
     Movie(10, "The Thing", 1982, ("Horror", "Sci-Fi")),
     Movie(11, "The Thing", 2011, ("Horror", "Sci-Fi")),
 ] + [Movie(100 + i, f"Filler Movie {i}", 2000 + i % 20, ("Drama",)) for i in range(40)]
+
+
+#: what a trained version's metrics.json leads with (see recommender/pipeline/publish.py)
+FAKE_METRICS = {
+    "val_rmse": 0.91,
+    "test": {"n": 5000, "rmse": 0.8712, "mae": 0.67, "global_mean_rmse": 1.0431, "ndcg@5": 0.0312},
+}
 
 
 @dataclass
@@ -86,6 +96,12 @@ class FakeService(FakeGroups):
     hidden_by_user: dict[int, list[int]] = field(default_factory=dict)
     watchlist_by_user: dict[int, list[int]] = field(default_factory=dict)
     _retraining: bool = False
+    #: stored retrain outcomes, oldest first (the real service keeps them in the database)
+    retrain_runs: list[RetrainRecord] = field(default_factory=list)
+    #: set by a test: a retrain running in another process (what the lock row would say)
+    holder: RetrainHolder | None = None
+    #: set by a test: what ``recover_retrain`` finds once (a run a dead process left behind)
+    to_recover: RetrainRecord | None = None
     stopped_training: list[float] = field(default_factory=list)
     #: ids of the movies admins added (the rest came from the dataset)
     added: set[int] = field(default_factory=set)
@@ -328,54 +344,83 @@ class FakeService(FakeGroups):
             catalog_size=len(self.movies),
             model_version=self.model_version,
             model_family="mf" if self.model_version else None,
-            model_metrics={"val_rmse": 0.91} if self.model_version else {},
+            model_metrics=dict(FAKE_METRICS) if self.model_version else {},
             model_trained_at=self.trained_at or None,
             model_status="ok" if self.model_version else "unavailable: no model loaded",
             ratings_since_training=new,
             retrain_running=self._retraining,
         )
 
-    async def retrain(self, on_progress: ProgressCallback | None = None, *, force: bool = False) -> Done:
+    async def retrain(
+        self, on_progress: ProgressCallback | None = None, *, force: bool = False, trigger: str = "schedule"
+    ) -> Done:
         self._probe("retrain")
         self.calls.append(("retrain", force))
         if not self.can_retrain:
             raise RecommenderError("Retraining isn't set up on this bot.")
         if self._retraining:
             raise RetrainInProgress()
+        if self.holder is not None:
+            h = self.holder
+            raise RetrainRunningElsewhere(h.pid, h.host, h.since, h.trigger, same_host=h.same_host)
         self._retraining = True
+        started = time.time()
         try:
-            if on_progress:
-                await on_progress(Start())
-            if self.retrain_gate is not None:
-                await self.retrain_gate()
-            for epoch in range(1, self.retrain_epochs + 1):
-                if on_progress:
-                    await on_progress(
-                        Epoch(epoch=epoch, epochs=self.retrain_epochs, loss=1 / epoch, val_loss=1.1 / epoch)
-                    )
-                await asyncio.sleep(0)
-            if not self.retrain_publish:
-                return Done(
-                    ok=True,
-                    published=False,
-                    version="v-rejected",
-                    reason="validation RMSE 0.99 is worse than 0.91",
-                    metrics={"val_rmse": 0.99},
-                    plot=self.plot_path,
-                )
-            self.model_version = f"v{len([c for c in self.calls if c[0] == 'retrain'])}"
-            self.trained_at = time.time()
-            self.trained_members = {u for u, mine in self.ratings_by_user.items() if mine}
-            return Done(
-                ok=True,
-                published=True,
-                version=self.model_version,
-                reason="first model",
-                metrics={"val_rmse": 0.91, "epochs_run": self.retrain_epochs},
-                plot=self.plot_path,
-            )
+            done = await self._train(on_progress)
         finally:
             self._retraining = False
+        self.retrain_runs.append(
+            RetrainRecord(
+                started, time.time(), trigger, done.published, done.version, done.reason, dict(done.metrics)
+            )
+        )
+        return done
+
+    async def _train(self, on_progress: ProgressCallback | None) -> Done:
+        if on_progress:
+            await on_progress(Start())
+        if self.retrain_gate is not None:
+            await self.retrain_gate()
+        for epoch in range(1, self.retrain_epochs + 1):
+            if on_progress:
+                await on_progress(
+                    Epoch(epoch=epoch, epochs=self.retrain_epochs, loss=1 / epoch, val_loss=1.1 / epoch)
+                )
+            await asyncio.sleep(0)
+        if not self.retrain_publish:
+            return Done(
+                ok=True,
+                published=False,
+                version="v-rejected",
+                reason="validation RMSE 0.99 is worse than 0.91",
+                metrics={"val_rmse": 0.99},
+                plot=self.plot_path,
+            )
+        self.model_version = f"v{len([c for c in self.calls if c[0] == 'retrain'])}"
+        self.trained_at = time.time()
+        self.trained_members = {u for u, mine in self.ratings_by_user.items() if mine}
+        return Done(
+            ok=True,
+            published=True,
+            version=self.model_version,
+            reason="first model",
+            metrics=dict(FAKE_METRICS, epochs_run=self.retrain_epochs),
+            plot=self.plot_path,
+        )
+
+    async def last_retrain(self) -> RetrainRecord | None:
+        return self.retrain_runs[-1] if self.retrain_runs else None
+
+    async def retrain_holder(self) -> RetrainHolder | None:
+        if self._retraining:
+            return RetrainHolder(4242, "here", time.time(), "schedule", ours=True, same_host=True)
+        return self.holder
+
+    async def recover_retrain(self) -> RetrainRecord | None:
+        record, self.to_recover = self.to_recover, None
+        if record is not None:
+            self.retrain_runs.append(record)
+        return record
 
     async def stop_training(self, grace: float) -> bool:
         self.stopped_training.append(grace)

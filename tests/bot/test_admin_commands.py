@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import discord
 import pytest
@@ -88,7 +89,11 @@ async def test_retrain_reports_progress_then_metrics_and_the_loss_curve(
     final = result.response
     embed = final.embeds[0]
     assert embed.title == "New model published" and "v1" in embed.description
-    assert "val_rmse" in embed.fields[0].value
+    # the figures an admin reads, not the first keys of metrics.json
+    assert embed.fields[0].name == "Figures"
+    assert "Held-out RMSE **0.8712** (global mean 1.0431)" in embed.fields[0].value
+    assert "NDCG@5 **0.0312**" in embed.fields[0].value
+    assert embed.image.url == "attachment://loss.png"
     assert [a.filename for a in final.attachments] == ["loss.png"]
     assert ("retrain", False) in fake_service.calls
 
@@ -101,7 +106,9 @@ async def test_retrain_that_is_not_published_says_why(simcord_env, world, fake_s
     assert result.response.attachments == []
 
 
-async def test_a_second_retrain_while_one_runs_says_so(simcord_env, world, fake_service):
+async def test_a_second_retrain_while_one_runs_joins_it_and_gets_the_result_too(
+    simcord_env, world, fake_service
+):
     release = asyncio.Event()
 
     async def hold() -> None:
@@ -113,25 +120,141 @@ async def test_a_second_retrain_while_one_runs_says_so(simcord_env, world, fake_
     assert first.acknowledged and first.response.embeds == []  # still training
 
     second = await world.admin.slash(world.channel, "retrain")
-    assert second.ephemeral and "already running" in second.response.content
-    assert handled(simcord_env) == ["RetrainInProgress"]
+    # promised only because this process runs it and has put the second admin on its list
+    assert "already running" in second.response.content
+    assert "I'll post its results here" in second.response.content
+    assert f"<@{world.admin.id}>" in second.response.content  # who started it
+    assert handled(simcord_env) == []
 
     release.set()
     await simcord_env.settle()
     assert first.response.embeds[0].title == "New model published"
+    assert second.response.embeds[0].title == "New model published"  # the promise was kept
     assert [c for c in fake_service.calls if c[0] == "retrain"] == [("retrain", False)]
 
 
-async def test_stats_shows_counts_model_and_interactions(simcord_env, world, fake_service):
+async def test_an_admin_who_joined_hears_when_the_run_fails(simcord_env, world, fake_service):
+    from recommender.core.errors import RecommenderError
+
+    release = asyncio.Event()
+
+    async def hold_then_fail() -> None:
+        await simcord_env.external_wait(release.wait(), reason="first retrain held by the test")
+        raise RecommenderError("the worker could not start")
+
+    fake_service.retrain_gate = hold_then_fail
+    first = await world.admin.slash(world.channel, "retrain")
+    second = await world.admin.slash(world.channel, "retrain")
+    assert "I'll post its results here" in second.response.content
+    release.set()
+    await simcord_env.settle()
+    # the starter gets the error privately; the one who joined gets what happened instead of silence
+    assert [f.content for f in first.followups if f.ephemeral] == ["the worker could not start"]
+    assert second.response.embeds[0].title == "Retrain failed"
+    assert "RecommenderError" in second.response.embeds[0].description
+    assert handled(simcord_env) == ["RecommenderError"]
+
+
+async def test_a_run_that_outlasts_the_token_posts_its_result_in_the_channel(
+    simcord_env, world, fake_service
+):
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        await simcord_env.external_wait(release.wait(), reason="a long retrain held by the test")
+
+    fake_service.retrain_gate = hold
+    started = await world.admin.slash(world.channel, "retrain")
+    edits_before = len(original_edits(simcord_env))
+    await simcord_env.advance_time(20 * 60)  # past Discord's 15 minutes
+    release.set()
+    await simcord_env.settle()
+
+    # no edit of the expired reply (progress stopped too); a channel message that mentions the admin
+    assert len(original_edits(simcord_env)) == edits_before
+    assert started.response.embeds == []
+    posted = world.channel.last_message
+    assert posted.content == f"<@{world.admin.id}> the retrain you asked for has finished:"
+    assert posted.embeds[0].title == "New model published"
+    assert handled(simcord_env) == []
+
+
+async def test_an_edit_refused_for_an_expired_token_falls_back_to_the_channel(
+    simcord_env, world, fake_service, monkeypatch
+):
+    # Discord can refuse the token a little before our own clock says so (clock skew).
+    from bot import retrain
+
+    monkeypatch.setattr(retrain.token_valid, "__kwdefaults__", {"margin": -3600.0})
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        await simcord_env.external_wait(release.wait(), reason="a long retrain held by the test")
+
+    fake_service.retrain_gate = hold
+    await world.admin.slash(world.channel, "retrain")
+    await simcord_env.advance_time(16 * 60)
+    edits_before = len(original_edits(simcord_env))
+    release.set()
+    await simcord_env.settle()
+    assert len(original_edits(simcord_env)) > edits_before  # tried the reply first; Discord said 404
+    posted = world.channel.last_message
+    assert posted.content.endswith("the retrain you asked for has finished:")
+    assert posted.embeds[0].title == "New model published"
+
+
+async def test_a_retrain_running_in_another_process_is_named_not_promised(simcord_env, world, fake_service):
+    from recommender.serving.contract import RetrainHolder
+
+    fake_service.holder = RetrainHolder(
+        31337, "gpu-box", 1_700_000_000.0, "schedule", ours=False, same_host=False
+    )
+    result = await world.admin.slash(world.channel, "retrain")
+    text = result.response.content
+    assert "another process (pid 31337 on `gpu-box`)" in text and "scheduled" in text
+    assert "I'll post" not in text and "show in /stats" in text
+    stats = await world.admin.slash(world.channel, "stats")
+    fields = {f.name: f.value for f in stats.response.embeds[0].fields}
+    assert fields["Retrain"].startswith("running in another process (pid 31337 on `gpu-box`)")
+
+
+async def test_stats_leads_with_the_figures_and_the_stored_last_retrain(simcord_env, world, fake_service):
     await world.member.slash(world.channel, "rate", movie="id:1", stars=4.0)
     await world.admin.slash(world.channel, "retrain")
     result = await world.admin.slash(world.channel, "stats")
     assert result.ephemeral
-    fields = {f.name: f.value for f in result.response.embeds[0].fields}
+    embed = result.response.embeds[0]
+    lines = embed.description.splitlines()
+    assert lines[0] == "Serving `v1` (mf)"
+    assert lines[1].startswith("Held-out RMSE **0.8712** (global mean 1.0431)")
+    assert lines[2].startswith("NDCG@5 **0.0312**") and lines[3].startswith("Trained <t:")
+    assert lines[4] == "0 member ratings since"
+    fields = {f.name: f.value for f in embed.fields}
+    assert fields["Last retrain"].startswith("published `v1` <t:")
+    assert f"(started by <@{world.admin.id}>)" in fields["Last retrain"]
+    assert fields["Retrain"] == "idle"
     assert fields["Ratings"] == "1" and fields["Members"] == "1"
-    assert "`v1`" in fields["Model version"] and fields["Model status"] == "ok"
-    assert "val_rmse" in fields["Metrics"]
     assert "total 2" in fields["Interactions"] and "/rate 1 (0 err)" in fields["Interactions"]
+
+
+async def test_the_last_retrain_comes_from_the_service_so_a_restarted_bot_shows_it(fake_service, tmp_path):
+    import simcord
+
+    from recommender.serving.contract import RetrainRecord
+
+    # what the database holds after a restart: the new bot process itself remembers nothing
+    fake_service.retrain_runs.append(
+        RetrainRecord(10.0, 20.0, "schedule", False, "v-held", "RMSE 0.95 is worse than 0.90", {})
+    )
+    async with simcord.run(create_bot(Settings(data_dir=tmp_path), fake_service)) as env:
+        guild = env.create_guild()
+        channel = guild.create_text_channel("general")
+        mods = guild.create_role("Mods", permissions=discord.Permissions(manage_guild=True))
+        admin = guild.add_member(env.create_user("dana"), roles=[mods])
+        stats = await admin.slash(channel, "stats")
+        fields = {f.name: f.value for f in stats.response.embeds[0].fields}
+        assert fields["Last retrain"].startswith("not published `v-held`")
+        assert "(scheduled): RMSE 0.95 is worse than 0.90" in fields["Last retrain"]
 
 
 async def test_background_loop_retrains_only_after_enough_new_ratings(simcord_env, world, fake_service):
@@ -151,9 +274,47 @@ async def test_background_loop_retrains_only_after_enough_new_ratings(simcord_en
     stats = await world.admin.slash(world.channel, "stats")
     fields = {f.name: f.value for f in stats.response.embeds[0].fields}
     assert fields["Last retrain"].startswith("published `v1`")  # what the loop recorded, as /stats shows it
+    assert "(scheduled)" in fields["Last retrain"]
 
     await simcord_env.advance_time(bot.settings.retrain_interval_hours * 3600)
     assert len([c for c in fake_service.calls if c[0] == "retrain"]) == 1  # nothing new since
+
+
+async def test_a_scheduled_retrain_posts_to_the_admin_channel_when_one_is_set(
+    simcord_env, world, fake_service
+):
+    bot = simcord_env.bot
+    admins = world.guild.create_text_channel("bot-admin")
+    for movie in ("id:1", "id:2", "id:3"):
+        await world.member.slash(world.channel, "rate", movie=movie, stars=4.0)
+    await simcord_env.advance_time(bot.settings.retrain_interval_hours * 3600)  # no channel set
+    assert admins.last_message is None and world.channel.last_message is None
+
+    bot.settings = dataclasses.replace(bot.settings, admin_channel_id=admins.id)
+    await world.member.slash(world.channel, "rate", movie="id:4", stars=4.0)
+    for movie in ("id:5", "id:6"):
+        await world.member.slash(world.channel, "rate", movie=movie, stars=3.0)
+    await simcord_env.advance_time(bot.settings.retrain_interval_hours * 3600)
+    posted = admins.last_message
+    assert posted.content == "A scheduled retrain (3 new ratings) has finished:"
+    assert posted.embeds[0].title == "New model published" and not posted.mentions
+    assert [r.trigger for r in fake_service.retrain_runs] == ["schedule", "schedule"]
+
+
+async def test_a_run_a_dead_process_left_is_reported_in_the_admin_channel(simcord_env, world, fake_service):
+    from bot.client import RECOVERY_SECONDS
+    from recommender.serving.contract import RetrainRecord
+
+    bot = simcord_env.bot
+    admins = world.guild.create_text_channel("bot-admin")
+    bot.settings = dataclasses.replace(bot.settings, admin_channel_id=admins.id)
+    fake_service.to_recover = RetrainRecord(
+        1.0, 2.0, "admin:7", False, None, "the training process (pid 9) ended when the bot stopped", {}
+    )
+    await simcord_env.advance_time(RECOVERY_SECONDS + 1)
+    posted = admins.last_message
+    assert posted.content.startswith("A retrain that was running when the bot stopped")
+    assert posted.embeds[0].title == "Retrain failed" and "pid 9" in posted.embeds[0].description
 
 
 async def test_closing_the_bot_cancels_the_loop(simcord_env):
@@ -210,7 +371,7 @@ async def test_a_failing_retrain_reaches_the_admin_privately(simcord_env, world,
     assert result.response is None  # the public "thinking…" reply is removed
     assert [f.content for f in result.followups if f.ephemeral] == ["Retraining isn't set up on this bot."]
     assert handled(simcord_env) == ["RecommenderError"]
-    assert not simcord_env.bot.retrainer.running  # the lock is released for the next attempt
+    assert not simcord_env.bot.retrainer.running  # free for the next attempt
 
 
 async def test_commands_sync_to_the_dev_guild_when_set(fake_service, tmp_path):
@@ -220,3 +381,23 @@ async def test_commands_sync_to_the_dev_guild_when_set(fake_service, tmp_path):
     async with simcord.run(create_bot(settings, fake_service)) as env:
         puts = [r.path for r in env.http_requests if r.method == "PUT"]
         assert puts and all(p.endswith("/guilds/987654321/commands") for p in puts)
+
+
+async def test_the_bot_takes_the_daily_backup_on_its_own_loop(fake_service, tmp_path):
+    import simcord
+
+    from bot.client import BACKUP_CHECK_HOURS
+    from recommender.persistence.storage import Storage
+
+    settings = Settings(data_dir=tmp_path, backup_keep_days=3)
+    async with Storage(settings.db_path):  # the bot's SQLite file, as `make run` leaves it
+        pass
+    async with simcord.run(create_bot(settings, fake_service)) as env:
+        bot = env.bot
+        # the first tick runs at start-up: a bot restarted every few hours still backs up daily
+        assert bot.backup_loop.is_running() and bot.backup_loop.hours == BACKUP_CHECK_HOURS
+        await env.settle()
+        backups = sorted((tmp_path / "backups").glob("bot-*.sqlite3"))
+        assert len(backups) == 1 and bot.last_backup == backups[0]
+        await env.advance_time(3 * 3600)  # hourly checks: not due again within the day
+        assert sorted((tmp_path / "backups").glob("bot-*.sqlite3")) == backups

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def beat(path: Path, **fields) -> None:
     health.write_heartbeat(
-        path, {"pid": 123, "state": "running", "connected": True, "interval": 30.0, **fields}
+        path, {"pid": os.getpid(), "state": "running", "connected": True, "interval": 30.0, **fields}
     )
 
 
@@ -54,6 +56,42 @@ def test_check_reports_why(tmp_path, fields, reason):
     beat(path, **fields)
     healthy, why = health.check(path)
     assert not healthy and reason in why
+
+
+# A stand-in bot: writes one fresh heartbeat with its own pid, then waits to be killed.
+BEATING = (
+    "import os, sys, time; from bot import health; "
+    "health.write_heartbeat(health.heartbeat_path(sys.argv[1]), "
+    "{'pid': os.getpid(), 'state': 'running', 'connected': True, 'interval': 30.0}); "
+    "print('beat', flush=True); time.sleep(60)"
+)
+
+
+def test_a_bot_killed_with_sigkill_fails_the_next_check_at_once_not_after_90_s(tmp_path):
+    bot = subprocess.Popen(
+        [sys.executable, "-c", BEATING, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert bot.stdout is not None and bot.stdout.readline() == "beat\n"
+        assert run_check(tmp_path).returncode == 0
+        bot.send_signal(signal.SIGKILL)
+        bot.wait()
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+    dead = run_check(tmp_path)  # the beat is seconds old: only the pid says the bot is gone
+    assert dead.returncode == 1 and f"the bot (pid {bot.pid}) is not running" in dead.stderr
+
+
+def test_the_pid_is_only_judged_on_the_host_that_wrote_it(tmp_path):
+    path = tmp_path / "health.json"
+    beat(path, pid=2**22 + 12345, host="another-container")  # not a pid this machine can check
+    assert health.check(path)[0]
+    beat(path, pid=2**22 + 12345)
+    healthy, why = health.check(path)
+    assert not healthy and "is not running" in why
+    beat(path, pid=2**22 + 12345, state="stopped")  # a clean stop says so, not "not running"
+    assert health.check(path) == (False, f"the bot is stopped (pid {2**22 + 12345})")
 
 
 def test_check_survives_garbage_and_writes_are_atomic(tmp_path):

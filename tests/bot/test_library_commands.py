@@ -56,7 +56,7 @@ async def test_import_replies_with_counts_and_the_unmatched_rows_as_a_file(simco
     cooldowns = simcord_env.bot.cooldowns._buckets
     assert ("rate", world.member.id) not in cooldowns
     per_minute = int(simcord_env.bot.settings.user_commands_per_minute)
-    assert cooldowns[(USER_BUCKET, world.member.id)].get_tokens() == per_minute - 1
+    assert cooldowns[(USER_BUCKET, world.member.id)][0].get_tokens() == per_minute - 1
     recs = await world.member.slash(world.channel, "recommend")
     assert not {1, 3} & set(pick_ids(recs.response))
 

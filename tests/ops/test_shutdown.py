@@ -107,7 +107,7 @@ def test_sigterm_during_a_retrain_stops_the_training_child_and_keeps_the_model(d
     answer = bot.next(timeout=60)
     assert bot.wait() == 0, bot.log()[-3000:]
     # The admin's /retrain was in flight: it finished, saying why nothing was published.
-    assert "not published" in answer["text"] and "stopped" in answer["text"], answer
+    assert "Retrain failed" in answer["text"] and "stopped" in answer["text"], answer
     assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
     assert not training_children(bot.pid)
     assert (data_dir / "models" / "current").read_text() == current

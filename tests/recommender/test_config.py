@@ -31,6 +31,7 @@ def test_values_are_read_and_typed(tmp_path: Path) -> None:
             "MOVIELENS_MIRROR": "file:///srv/mirror/",
             "DEV_GUILD_ID": "123456789012345678",
             "ADMIN_ROLE_ID": "42",
+            "ADMIN_CHANNEL_ID": "555666777888999000",
             "RETRAIN_INTERVAL_HOURS": "0.5",
             "RETRAIN_MIN_NEW_RATINGS": "10",
             "LOG_LEVEL": "debug",
@@ -41,6 +42,7 @@ def test_values_are_read_and_typed(tmp_path: Path) -> None:
     assert s.db_path == tmp_path / "bot.sqlite3"
     assert s.dataset_base_url == "file:///srv/mirror"
     assert (s.dev_guild_id, s.admin_role_id) == (123456789012345678, 42)
+    assert s.admin_channel_id == 555666777888999000
     assert s.retrain_interval_hours == 0.5 and s.retrain_min_new_ratings == 10
     assert s.log_level == "DEBUG"
     assert s.movienight_minutes == 90
@@ -55,6 +57,7 @@ def test_values_are_read_and_typed(tmp_path: Path) -> None:
         ({"MOVIELENS_PATH": "/nonexistent/ml"}, "MOVIELENS_PATH='/nonexistent/ml' does not exist"),
         ({"DEV_GUILD_ID": "abc"}, "DEV_GUILD_ID must be a whole number, got 'abc'"),
         ({"ADMIN_ROLE_ID": "-3"}, "ADMIN_ROLE_ID must be at least 1"),
+        ({"ADMIN_CHANNEL_ID": "#admins"}, "ADMIN_CHANNEL_ID must be a whole number"),
         ({"RETRAIN_INTERVAL_HOURS": "nan"}, "RETRAIN_INTERVAL_HOURS must be greater than 0"),
         ({"RETRAIN_INTERVAL_HOURS": "0"}, "RETRAIN_INTERVAL_HOURS must be greater than 0"),
         ({"RETRAIN_MIN_NEW_RATINGS": "0"}, "RETRAIN_MIN_NEW_RATINGS must be at least 1"),

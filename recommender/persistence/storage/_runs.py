@@ -21,6 +21,7 @@ class LockOwner:
     pid: int
     host: str
     acquired_at: float
+    note: str = ""  # what the lock is held for, e.g. a retrain's trigger
 
 
 def _run(row: Row) -> dict[str, Any]:
@@ -88,16 +89,18 @@ class OperationsMixin:
         return runs[0] if runs else None
 
     # -- locks ---------------------------------------------------------------------------------
-    async def try_lock(self, name: str, pid: int, host: str, acquired_at: float | None = None) -> bool:
+    async def try_lock(
+        self, name: str, pid: int, host: str, acquired_at: float | None = None, *, note: str = ""
+    ) -> bool:
         """Take the named lock for ``(pid, host)``. True when taken now or already held by that owner."""
         owner = (int(pid), str(host))
         stamp = time.time() if acquired_at is None else float(acquired_at)
 
         async def body(tx: Tx) -> bool:
             taken = await tx.fetch(
-                "INSERT INTO locks (name, owner_pid, owner_host, acquired_at) VALUES (?, ?, ?, ?) "
+                "INSERT INTO locks (name, owner_pid, owner_host, acquired_at, note) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (name) DO NOTHING RETURNING name",
-                (str(name), *owner, stamp),
+                (str(name), *owner, stamp, str(note)),
             )
             if taken:
                 return True
@@ -120,8 +123,21 @@ class OperationsMixin:
             )
         return bool(rows)
 
+    async def hand_over_lock(self, name: str, pid: int, host: str, to_pid: int) -> bool:
+        """Move the lock held by ``(pid, host)`` to ``to_pid`` on the same host (e.g. the bot hands
+        its retrain lock to the training process it started). False if that owner does not hold it."""
+        rows = await self._backend.write(
+            "UPDATE locks SET owner_pid = ? "
+            "WHERE name = ? AND owner_pid = ? AND owner_host = ? RETURNING name",
+            (int(to_pid), str(name), int(pid), str(host)),
+        )
+        return bool(rows)
+
     async def lock_owner(self, name: str) -> LockOwner | None:
         rows = await self._backend.read(
-            "SELECT owner_pid, owner_host, acquired_at FROM locks WHERE name = ?", (str(name),)
+            "SELECT owner_pid, owner_host, acquired_at, note FROM locks WHERE name = ?", (str(name),)
         )
-        return LockOwner(int(rows[0][0]), rows[0][1], float(rows[0][2])) if rows else None
+        if not rows:
+            return None
+        pid, host, acquired_at, note = rows[0]
+        return LockOwner(int(pid), host, float(acquired_at), note or "")

@@ -159,6 +159,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (night_id, round_no, rank_no)
         )""",
     ),
+    # 6: what a lock is held for (a retrain's trigger), so a restarted bot can record a run it lost
+    ("ALTER TABLE locks ADD COLUMN note TEXT NOT NULL DEFAULT ''",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

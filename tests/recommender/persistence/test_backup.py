@@ -62,6 +62,21 @@ async def test_prune_keeps_recent_days_and_always_the_newest(tmp_path: Path) -> 
         backup.prune_backups(keep, keep_days=0)
 
 
+async def test_the_daily_step_backs_up_once_a_day_across_restarts_and_prunes(tmp_path: Path) -> None:
+    db, keep = tmp_path / "bot.sqlite3", tmp_path / "backups"
+    assert backup.daily_backup(db, keep, 7, now=NOW) is None  # no database yet: nothing to copy
+    await _db_with_ratings(db)
+    first = backup.daily_backup(db, keep, 7, now=NOW)
+    assert first is not None and first.is_file()
+    # a restart an hour later (the loop's first tick runs at start-up): not due yet
+    assert backup.daily_backup(db, keep, 7, now=NOW + 3600) is None
+    due = [backup.daily_backup(db, keep, 2, now=NOW + d * DAY + 60) for d in (1, 2, 3)]
+    assert all(p is not None for p in due)
+    # kept 2 days: the first backup (3 days old) is gone, the ones from the last 2 days stay
+    assert sorted(keep.iterdir()) == due
+    assert backup.daily_backup("postgresql://u@h/db", keep, 7) is None  # the server's job
+
+
 def test_postgres_backups_are_the_servers_job() -> None:
     with pytest.raises(BackupUnsupported, match="pg_dump"):
         backup.backup_now("postgresql://bot@127.0.0.1/moviebot")

@@ -187,3 +187,16 @@ async def test_locks_find_the_running_trainer(location: Path | str) -> None:
         assert await bot.lock_owner("trainer") is None
         with pytest.raises(ValueError):
             await bot.release_lock("trainer", 77)
+
+
+async def test_the_bot_hands_its_retrain_lock_to_the_trainer_with_what_started_it(
+    location: Path | str,
+) -> None:
+    async with Storage(location) as bot, Storage(location) as other:
+        assert await bot.try_lock("retrain", 100, "box", acquired_at=7.0, note="admin:42") is True
+        assert await other.hand_over_lock("retrain", 101, "box", 555) is False  # not the holder
+        assert await bot.hand_over_lock("retrain", 100, "box", 555) is True
+        # the trainer's pid, with the time and the trigger kept: a restarted bot can judge and record it
+        assert await other.lock_owner("retrain") == LockOwner(555, "box", 7.0, "admin:42")
+        assert await bot.release_lock("retrain", 100, "box") is False  # the bot no longer holds it
+        assert await bot.release_lock("retrain", 555, "box") is True

@@ -197,6 +197,8 @@ def test_child_env_passes_settings_and_drops_the_token(tmp_path: Path) -> None:
     assert argv[4:] == [
         "--progress-json",
         "--no-dotenv",
+        "--parent-pid",  # the trainer ends itself when the bot dies
+        str(os.getpid()),
         "--threads",
         "1",
         "--nice",
@@ -205,6 +207,44 @@ def test_child_env_passes_settings_and_drops_the_token(tmp_path: Path) -> None:
         "3",
         "--force",
     ]
+
+
+def test_child_env_hands_the_bots_database_url_to_the_trainer(tmp_path: Path) -> None:
+    from recommender.core.config import Secret
+
+    url = "postgresql://bot:pw@db.example:5432/moviebot"
+    # from .env (not in the environment): the child runs with --no-dotenv and must still get it
+    settings = Settings(data_dir=tmp_path, database_url=Secret(url))
+    assert child_env(settings, {"PATH": "/bin"})["DATABASE_URL"] == url
+    # a stray DATABASE_URL in the environment never sends a SQLite bot's trainer elsewhere
+    assert "DATABASE_URL" not in child_env(Settings(data_dir=tmp_path), {"DATABASE_URL": url})
+
+
+async def test_on_spawn_gets_the_child_pid_and_a_failure_there_stops_the_child(
+    fake_script: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.json"
+    worker = make_worker(fake_script, FAKE_REPORT=str(report), FAKE_EPOCHS="3")
+    seen: list[int] = []
+
+    async def spawned(pid: int) -> None:
+        seen.append(pid)
+
+    done = await worker.run(on_spawn=spawned)
+    assert done.ok and seen == [json.loads(report.read_text())["pid"]]
+
+    slow = make_worker(fake_script, FAKE_EPOCHS="1000", FAKE_SLEEP="0.05")
+    pids: list[int] = []
+
+    async def refuse(pid: int) -> None:
+        pids.append(pid)
+        raise RetrainInProgress("lock lost")
+
+    with pytest.raises(RetrainInProgress):
+        await slow.run(on_spawn=refuse)
+    assert not slow.running
+    with pytest.raises(ProcessLookupError):
+        os.kill(pids[0], 0)  # stopped and reaped
 
 
 # ------------------------------------------------------------------------------- the real train.py

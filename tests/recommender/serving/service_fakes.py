@@ -159,13 +159,17 @@ class FakeWorker:
         self.trained_at = model.trained_at
         self.running = False
         self.stopped: list[float | None] = []
+        #: a process id to hand the retrain lock to (None: no child process is pretended)
+        self.pid: int | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         self.stopped.append(grace)
         self.release.set()
 
-    async def run(self, extra_args=(), *, on_progress=None, force: bool = False) -> Done:
+    async def run(self, extra_args=(), *, on_progress=None, force: bool = False, on_spawn=None) -> Done:
         emit = on_progress or (lambda event: asyncio.sleep(0))
+        if on_spawn is not None and self.pid is not None:
+            await on_spawn(self.pid)
         await emit(Start())
         self.started.set()
         await self.release.wait()
