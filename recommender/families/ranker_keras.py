@@ -81,7 +81,7 @@ def _examples(h: Histories, p: RankerParams, rng: np.random.Generator) -> list[t
                 kept = history[rng.random(len(history)) >= p.dropout]
                 history = kept if len(kept) else history[-1:]
             out.append((history, items[cut : cut + p.window]))
-    order = rng.permutation(len(out))
+    order = rng.permutation(len(out))[: p.max_examples]
     return [out[i] for i in order]
 
 

@@ -30,6 +30,7 @@ class RankerParams:
     window: int = 10  # later movies a training example predicts
     cuts_per_rating: float = 0.1  # training examples per user and epoch, per rating of theirs
     max_cuts: int = 20  # ... at most
+    max_examples: int = 200_000  # per epoch (a random subset beyond): bounds an epoch on big datasets
     val_last: int = 10  # each user's latest ratings held out for validation
     val_users: int = 3000  # validation users scored (a sample on big datasets)
     ease_lambda: float | None = None
@@ -55,6 +56,7 @@ class RankerParams:
             "window": self.window >= 1,
             "cuts_per_rating": self.cuts_per_rating > 0,
             "max_cuts": self.max_cuts >= 1,
+            "max_examples": self.max_examples >= 1,
             "val_last": self.val_last >= 1,
             "val_users": self.val_users >= 1,
             "ease_min_count": self.ease_min_count >= 1,
