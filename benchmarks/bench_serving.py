@@ -70,7 +70,7 @@ def synthetic_movies(n: int, rng: np.random.Generator) -> list[Movie]:
 def synthetic_ranker(
     movie_ids: np.ndarray, counts: np.ndarray, dim: int, rng: np.random.Generator
 ) -> RankingModel:
-    """A ranking model of the trainer's default shape with random weights."""
+    """A ranking model of the trainer's default shape with random weights, ranking every embedded movie."""
     n = movie_ids.size
     items = np.sort(np.argsort(-counts, kind="stable")[:8000])
     dense = np.zeros((items.size, items.size), dtype=np.float32)
@@ -284,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, ranked = asyncio.run(run(args))
     print(
         f"Serving latency: {args.movies:,} movies ({args.movies - args.content_only:,} with {args.dim}-dim "
-        f"embeddings; the ranking model, {args.ranker_dim}-dim, ranks the {ranked:,} with 5+ ratings), "
+        f"embeddings; the ranking model, {args.ranker_dim}-dim, ranks all {ranked:,}: a worst case, the "
+        "trainer ranks only movies with 5+ ratings), "
         f"{args.users:,} trained users, {args.requests} "
         "requests per row, end to end through "
         "RecommenderService (SQLite read included); "
