@@ -305,9 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name:<46} | {p50:8.3f} | {p99:8.3f} | {mx:8.3f} | {tgt:>10} | {ok:<2} |")
     print()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(
-        f"Peak RSS of this process (the service, its catalogue and arrays, and the benchmark): {peak:,.0f} MiB"
-    )
+    print(f"Peak RSS of this process (the service, its catalogue and arrays, the benchmark): {peak:,.0f} MiB")
     print("Measured on a shared 2-core machine with other jobs running: timings are noisy, p99 most of all.")
     cmd = " ".join(["python -m benchmarks.bench_serving", *(argv if argv is not None else sys.argv[1:])])
     threads = os.environ["OPENBLAS_NUM_THREADS"]
