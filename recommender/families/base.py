@@ -56,6 +56,13 @@ def _coerce(owner: type, name: str, hint: Any, value: Any) -> Any:
             return None
         (hint,) = [a for a in args if a is not type(None)]
     try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise TypeError
+            return text in ("1", "true", "yes", "on")
         if hint is str:
             if not isinstance(value, str):
                 raise TypeError
@@ -80,6 +87,21 @@ def _coerce(owner: type, name: str, hint: Any, value: Any) -> Any:
         kind = getattr(hint, "__name__", str(hint))
         raise _fail(owner, name, f"a {kind}", value) from None
     raise TypeError(f"{owner.__name__}.{name}: unsupported field type {hint!r}")  # a programming error
+
+
+def coerce_overrides(owner: type, name: str, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``overrides`` of a frozen params dataclass as typed values (ValueError naming an unknown key
+    with the known ones, or a bad value); ``None`` values are left out."""
+    overrides = dict(overrides or {})
+    known = {f.name for f in dataclasses.fields(owner)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown hyper-parameter(s) for {name}: {name} has no parameter "
+            f"{', '.join(map(repr, unknown))} (known: {', '.join(sorted(known))})"
+        )
+    hints = typing.get_type_hints(owner)
+    return {k: _coerce(owner, k, hints[k], v) for k, v in overrides.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -117,17 +139,7 @@ class FamilyParams:
 
         Raises ValueError naming an unknown key (and the known ones) or a bad value.
         """
-        overrides = dict(overrides or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown hyper-parameter(s) for {cls.FAMILY}: {cls.FAMILY} has no parameter "
-                f"{', '.join(map(repr, unknown))} (known: {', '.join(sorted(known))})"
-            )
-        hints = typing.get_type_hints(cls)
-        values = {k: _coerce(cls, k, hints[k], v) for k, v in overrides.items() if v is not None}
-        return cls(**values)
+        return cls(**coerce_overrides(cls, cls.FAMILY, overrides))
 
     def changed(self) -> dict[str, Any]:
         """The fields that differ from the defaults (what a run asked for)."""

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
 
-from recommender.families.base import _coerce
+from recommender.families.base import coerce_overrides
 
 __all__ = ["RankerParams"]
 
@@ -77,21 +76,8 @@ class RankerParams:
 
     @classmethod
     def from_overrides(cls, overrides: Mapping[str, Any] | None = None) -> Self:
-        overrides = dict(overrides or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(
-                f"ranker has no parameter {', '.join(map(repr, unknown))} (known: {', '.join(sorted(known))})"
-            )
-        hints = typing.get_type_hints(cls)
-        values = {}
-        for k, v in overrides.items():
-            if hints[k] is bool:
-                values[k] = v if isinstance(v, bool) else str(v).strip().lower() in ("1", "true", "yes", "on")
-            else:
-                values[k] = _coerce(cls, k, hints[k], v)
-        return cls(**values)
+        """The defaults with ``overrides`` applied (values may be CLI text; ``auto`` is None)."""
+        return cls(**coerce_overrides(cls, "ranker", overrides))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -25,16 +25,11 @@ from recommender.serving.contract import (
 )
 from recommender.serving.service import RecommenderService
 
-from .service_fakes import CLUSTER_A, CLUSTER_B, HALF, NEUTRAL, make_model, movies, popularity, publish
+from .service_fakes import CLUSTER_A, CLUSTER_B, HALF, NEUTRAL, make_model, publish
+from .test_service import make_service, open_storage
 
 ALICE, BOB, CAROL, DAN, EVE = (111_111_111_111_111_000 + i for i in range(1, 6))
 LONG_AGO = time.time() - 3600  # before the model below was trained
-
-
-async def open_storage(path: Path) -> Storage:
-    storage = await Storage(path).open()
-    await storage.load_catalog("ml-latest-small", movies(), popularity())
-    return storage
 
 
 @pytest.fixture
@@ -42,19 +37,6 @@ async def storage(tmp_path: Path):
     storage = await open_storage(tmp_path / "bot.sqlite3")
     yield storage
     await storage.close()
-
-
-def make_service(storage: Storage, registry: Registry) -> RecommenderService:
-    service = RecommenderService(
-        storage,
-        Catalog(movies(), {m: p[2] for m, p in popularity().items()}),
-        registry,
-        HALF,
-        popularity=popularity(),
-        reload_check_seconds=3600.0,
-    )
-    service.reload_model()
-    return service
 
 
 def model_with_a_hater():
