@@ -11,7 +11,9 @@ ratings (everything after their 20th, the same set for every row so rows are com
 - EASE: the anchor, the member's rated-set vector times the item-item matrix (ridge chosen on a
   leave-last-out of the training users);
 - served: what ``/recommend`` serves now, the ranking model reading the member's first n ratings in
-  order (no fold-in, nothing retrained); its stars (RMSE) are the fold-in's;
+  order (no fold-in, nothing retrained), plus the share of the fold-in's ranking that the training
+  run chose for n ratings on its own newcomers (training users, never these); its stars (RMSE) are
+  the fold-in's;
 - retrain (``--retrain``): a full retrain that includes every held-out user's first n ratings.
 
 RMSE over the rest of their ratings; NDCG@5 and recall@5 of the top 5 over all movies they had not
@@ -222,6 +224,10 @@ def run_seed(args: argparse.Namespace, data, seed: int) -> tuple[dict[tuple[str,
         f"seed {seed}: {len(held)} of {len(users)} users held out, {len(scored)} scored on "
         f"{sum(len(r) for r in rest.values())} later ratings; base model in {base_seconds:.1f} s"
     )
+    if base_model.ranker is not None:
+        chosen = base_model.ranker.metrics.get("newcomers")
+        how = f"chosen on {chosen['newcomers']} newcomers of the training users" if chosen else "fixed"
+        note += f"; star weights {list(served_default)} ({how})"
     return out, note
 
 

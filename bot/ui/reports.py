@@ -72,10 +72,17 @@ def headline(
     return "\n".join(lines)
 
 
+_STAGE_WORDS = {
+    "rating": "Training the rating model…",
+    "newcomers": "Checking picks for new members…",
+    "ranking": "Training the ranking model…",
+}
+
+
 def retrain_progress(event: Event) -> str:
     """One line of progress for the message being edited during a retrain."""
     if isinstance(event, Epoch):
-        text = f"Training… epoch {event.epoch}/{event.epochs}"
+        text = f"{_STAGE_WORDS.get(event.stage, 'Training…')} epoch {event.epoch}/{event.epochs}"
         for key, value in (("loss", event.loss), ("val_loss", event.val_loss)):
             if value is not None:
                 text += f" · {key} {value:.4f}"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,10 @@ from recommender.scoring.ranking import RankingModel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RankerParams", "fit_ranker"]
+__all__ = ["RankerParams", "StarWeightChooser", "fit_ranker"]
+
+#: given the validation ranking model (fitted without some users), the star-weight table and its record
+StarWeightChooser = Callable[[RankingModel], tuple[tuple[tuple[int, float], ...], dict]]
 
 PARITY_TOLERANCE = 1e-3
 GRAM_CHUNK = 4096
@@ -73,7 +76,21 @@ def _item_part(g: np.ndarray, items: np.ndarray, n_items: int, lam: float, p: Ra
     return sparse_rows(dense, items, n_items)
 
 
+def _no_item_part(n_items: int) -> tuple:
+    return np.zeros(n_items + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32)
+
+
 # --- choosing on validation, refitting, exporting ------------------------------------------------
+def _without(h: Histories, users: Collection[str]) -> Histories:
+    if not users:
+        return h
+    drop = set(users)
+    keep = [u for u, key in enumerate(h.users) if key not in drop]
+    return Histories(
+        h.movie_ids, [h.users[u] for u in keep], [h.items[u] for u in keep], [h.stars[u] for u in keep]
+    )
+
+
 def _assemble(model: Any, csr: tuple, h: Histories, p: RankerParams, blend: float | None) -> RankingModel:
     seq_w, item_w = (1.0, 0.0) if blend is None else (blend / (1.0 + blend), 1.0 / (1.0 + blend))
     indptr, indices, data = csr
@@ -110,8 +127,16 @@ def fit_ranker(
     params: RankerParams | Mapping[str, Any] | None = None,
     seed: int = 0,
     on_epoch: EpochCallback | None = None,
+    *,
+    exclude_users: Collection[str] = (),
+    choose_star_weights: StarWeightChooser | None = None,
 ) -> RankingModel:
-    """Fit, choose on validation, refit on everything and export the ranking model for ``ratings``."""
+    """Fit, choose on validation, refit on everything and export the ranking model for ``ratings``.
+
+    ``exclude_users`` (user keys) are left out of the validation fit only, so that
+    ``choose_star_weights`` can score them as new members with the validation model; the refit
+    reads everyone.
+    """
     p = params if isinstance(params, RankerParams) else RankerParams.from_overrides(params)
     started = time.perf_counter()
     counts = ratings["movie_id"].value_counts()
@@ -119,7 +144,7 @@ def fit_ranker(
     if not ranked.size:
         raise ValueError(f"ranker: no movie has {p.min_count} or more ratings to learn from")
     full = histories(ratings, ranked)
-    fit, relevant = carve_latest(full, p.val_last)
+    fit, relevant = carve_latest(_without(full, exclude_users), p.val_last)
     rng = np.random.default_rng(seed)
     val_users = np.array(sorted(relevant), dtype=np.int64)
     if val_users.size > p.val_users:
@@ -150,7 +175,7 @@ def fit_ranker(
         "val_ndcg_curve": curve,
         "ease_items": int(items.size),
     }
-    lam, item_val = p.ease_lambda, None
+    lam, item_val, val_csr = p.ease_lambda, None, _no_item_part(fit.n_items)
     if items.size:
         g = _item_gram(fit, items)
         tried = {}
@@ -162,9 +187,9 @@ def fit_ranker(
                 if val_rows
                 else None
             )
-            tried[candidate] = (mean_ndcg(scores) if scores is not None else float("nan"), scores)
+            tried[candidate] = (mean_ndcg(scores) if scores is not None else float("nan"), scores, csr)
         lam = max(tried, key=lambda c: (np.nan_to_num(tried[c][0], nan=-1.0), -c))
-        item_val = tried[lam][1]
+        item_val, val_csr = tried[lam][1], tried[lam][2]
         choice["val_ndcg_ease"] = {str(k): v[0] for k, v in tried.items()}
     choice["ease_lambda"] = lam
 
@@ -182,6 +207,9 @@ def fit_ranker(
     elif item_val is None:
         blend = None
     choice["blend"] = blend
+    star_table = p.star_weight_table()
+    if choose_star_weights is not None:
+        star_table, choice["newcomers"] = choose_star_weights(_assemble(model, val_csr, fit, p, blend))
 
     if p.refit:
         model, _, _ = train_sequence(full, p, seed, max(1, best_epoch), None, on_epoch)
@@ -191,8 +219,9 @@ def fit_ranker(
     if items.size and lam is not None:
         csr = _item_part(g if p.refit else _item_gram(fit, items), items, source.n_items, lam, p)
     else:
-        csr = (np.zeros(source.n_items + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
+        csr = _no_item_part(source.n_items)
     ranking = _assemble(model, csr, source, p, blend)
+    ranking.star_weights = star_table
     choice["parity_max_abs_diff"] = _check_parity(model, ranking, source)
     choice["fit_seconds"] = time.perf_counter() - started
     choice["params"] = p.to_dict()

@@ -11,7 +11,11 @@ import numpy as np
 
 from recommender.families.base import coerce_overrides
 
-__all__ = ["RankerParams"]
+__all__ = ["FALLBACK_STAR_WEIGHTS", "RankerParams"]
+
+#: the table of a run with too few newcomers to choose on: chosen once on ml-latest-small
+#: cold-start validation users (benchmarks/RESULTS.md)
+FALLBACK_STAR_WEIGHTS = "5:1.0,10:2.0"
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,14 @@ class RankerParams:
     ease_max_items: int = 8000  # the most-rated movies (bounds the dense solve)
     ease_neighbours: int = 200  # strongest weights kept per movie
     blend: float | None = None
-    #: the rating model's share of the served ranking by the member's rating count, "n:w,n:w";
-    #: chosen on ml-latest-small cold-start validation users (benchmarks/RESULTS.md)
-    star_weights: str = "5:1.0,10:2.0"
+    #: the rating model's share of the served ranking by the member's rating count, "n:w,n:w", or
+    #: "auto": chosen in each run on newcomers (``families/newcomers.py``)
+    star_weights: str = "auto"
+    newcomers: float = 0.1  # share of the users held out whole to choose the star weights on
+    max_newcomers: int = 300
+    #: the rating model fitted without the newcomers reads at most this many ratings (a sample of
+    #: users beyond): it bounds what the choice adds to a run on big datasets
+    newcomer_fit_ratings: int = 5_000_000
     refit: bool = True
 
     def __post_init__(self) -> None:
@@ -61,6 +70,9 @@ class RankerParams:
             "ease_min_count": self.ease_min_count >= 1,
             "ease_max_items": self.ease_max_items >= 0,
             "ease_neighbours": self.ease_neighbours >= 1,
+            "newcomers": 0 <= self.newcomers <= 0.5,
+            "max_newcomers": self.max_newcomers >= 0,
+            "newcomer_fit_ratings": self.newcomer_fit_ratings >= 1,
         }
         if self.ease_lambda is not None:
             checks["ease_lambda"] = self.ease_lambda > 0
@@ -82,10 +94,18 @@ class RankerParams:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @property
+    def choose_star_weights(self) -> bool:
+        return self.star_weights.strip() == "auto"
+
     def star_weight_table(self) -> tuple[tuple[int, float], ...]:
-        """``star_weights`` parsed: ``((5, 2.0), (10, 1.0), ...)``, ascending counts, weights >= 0."""
+        """``star_weights`` parsed: ``((5, 2.0), (10, 1.0), ...)``, ascending counts, weights >= 0.
+
+        For "auto", the table used when a run has too few newcomers to choose on.
+        """
         table = []
-        for part in filter(None, (x.strip() for x in self.star_weights.split(","))):
+        text = FALLBACK_STAR_WEIGHTS if self.choose_star_weights else self.star_weights
+        for part in filter(None, (x.strip() for x in text.split(","))):
             n, _, w = part.partition(":")
             table.append((int(n), float(w)))
         counts = [n for n, _ in table]

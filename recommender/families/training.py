@@ -20,13 +20,14 @@ from recommender.core.types import RatingScale
 from recommender.families import get_family, make_params
 from recommender.families.base import EpochCallback, FamilyParams, TrainResult
 from recommender.families.keras_fit import choose_rank_weight, configure_tensorflow
-from recommender.families.ranker import RankerParams, fit_ranker
-from recommender.features.encoding import Encoded, encode
+from recommender.families.newcomers import MIN_NEWCOMERS, carve_newcomers, choose_star_weights
+from recommender.families.ranker import RankerParams, StarWeightChooser, fit_ranker
+from recommender.features.encoding import Encoded, encode, user_keys_of
 from recommender.scoring.linalg import score
 
 log = logging.getLogger(__name__)
 
-__all__ = ["row_scorer", "train_model"]
+__all__ = ["newcomer_check", "row_scorer", "train_model"]
 
 
 def train_model(
@@ -90,7 +91,9 @@ def train_model(
     }
     ranking = None
     if ranker is not None and serving is not None:
-        ranking = fit_ranker(ratings, ranker, seed, on_epoch)
+        rp = ranker if isinstance(ranker, RankerParams) else RankerParams.from_overrides(ranker)
+        held, chooser = newcomer_check(ratings, movies, rp, scale, family, p, seed, on_epoch)
+        ranking = fit_ranker(ratings, rp, seed, on_epoch, exclude_users=held, choose_star_weights=chooser)
         result.metrics["ranker"] = ranking.metrics
     if serving is not None:
         # replace() re-runs __post_init__, which caches the ranking prior of the chosen weight;
@@ -104,6 +107,47 @@ def train_model(
         )
     log.info("trained %s in %.1fs: val RMSE %.4f", family, fit_seconds, result.val_rmse)
     return result
+
+
+def newcomer_check(
+    ratings: pd.DataFrame,
+    movies: pd.DataFrame,
+    rp: RankerParams,
+    scale: RatingScale,
+    family: str,
+    p: FamilyParams | Mapping[str, Any],
+    seed: int,
+    on_epoch: EpochCallback | None,
+) -> tuple[list[str], StarWeightChooser | None]:
+    """Newcomers held out whole and a rating model fitted without them, to choose the star weights.
+
+    Returns the held-out user keys (the ranker's validation fit leaves them out too) and the chooser
+    ``fit_ranker`` calls with its validation model; nothing when the weights are fixed or a run has
+    too few users to choose on (the fixed fallback table is served then).
+    """
+    if not rp.choose_star_weights or rp.newcomers <= 0 or rp.max_newcomers <= 0:
+        return [], None
+    kept, newcomers = carve_newcomers(ratings, rp.newcomers, rp.max_newcomers, seed)
+    if len(newcomers) < MIN_NEWCOMERS:
+        log.info("star weights: %d newcomers, too few to choose on; the fallback table", len(newcomers))
+        return [], None
+    if len(kept) > rp.newcomer_fit_ratings:  # a sample of whole users bounds the extra fit
+        keys = user_keys_of(kept)
+        users = keys.unique()
+        share = rp.newcomer_fit_ratings / len(kept)
+        pick = np.random.default_rng(seed).random(users.size) < share
+        kept = kept.loc[keys.isin(users[pick]).to_numpy()]
+
+    def newcomer_epoch(event: dict) -> None:
+        if on_epoch is not None:
+            on_epoch({**event, "stage": "newcomers"})
+
+    check = train_model(
+        kept, movies, scale=scale, family=family, params=p, seed=seed, on_epoch=newcomer_epoch
+    ).serving
+    if check is None:
+        return [], None
+    return list(newcomers.users), lambda validation: choose_star_weights(check, validation, newcomers)
 
 
 def row_scorer(result: TrainResult, scale: RatingScale) -> Callable[[np.ndarray], np.ndarray]:

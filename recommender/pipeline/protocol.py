@@ -109,6 +109,9 @@ class Start(_Event):
         _need(isinstance(self.params, Mapping), "start params must be an object")
 
 
+STAGES = ("rating", "ranking", "newcomers")
+
+
 @dataclass(frozen=True)
 class Epoch(_Event):
     """One epoch (or Gibbs sweep) finished; losses are None where the fit has none."""
@@ -121,14 +124,15 @@ class Epoch(_Event):
     val_loss: float | None = None
     val_rmse: float | None = None
     val_ndcg: float | None = None
-    #: which model the epoch belongs to: "rating" (the stars) or "ranking" (the /recommend order)
+    #: which model the epoch belongs to: "rating" (the stars), "ranking" (the /recommend order) or
+    #: "newcomers" (a rating model without some users, to choose the ranking's star weights on)
     stage: str = "rating"
 
     def _check(self) -> None:
         _need(isinstance(self.epoch, int) and isinstance(self.epochs, int), "epoch numbers must be integers")
         values = (self.loss, self.val_loss, self.val_rmse, self.val_ndcg)
         _need(all(_number(v) for v in values), "losses must be numbers")
-        _need(self.stage in ("rating", "ranking"), "stage must be rating or ranking")
+        _need(self.stage in STAGES, f"stage must be one of {', '.join(STAGES)}")
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,7 @@ class Reporter:
             return
         if isinstance(event, Epoch):
             now = time.monotonic()
-            stage = "ranking " if event.stage == "ranking" else ""
+            stage = "" if event.stage == "rating" else f"{event.stage} "
             parts = [f"{stage}epoch {event.epoch}/{event.epochs}"]
             values = (
                 ("loss", event.loss),
