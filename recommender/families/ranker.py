@@ -5,8 +5,10 @@ softmax over the whole catalogue, the later movies as soft targets), reading a u
 their history and a recency-weighted bag of it. The item-item part is EASE in closed form over the
 frequently rated movies. Everything that could be tuned is chosen on a validation slice carved
 from the training ratings (each user's latest ratings): the number of epochs (early stopping on
-NDCG@5), EASE's ridge strength and the blend of the two. Then both parts are refitted on every
-rating and exported to :class:`~recommender.scoring.ranking.RankingModel` with a parity check.
+NDCG@5), EASE's ridge strength and the blend of the two. The validation model also chooses, through
+``families/newcomers.py``, how much of the rating model's ranking short histories get. Then both
+parts are refitted on every rating and exported to
+:class:`~recommender.scoring.ranking.RankingModel` with a parity check.
 """
 
 from __future__ import annotations
