@@ -190,9 +190,11 @@ class RankingModel:
         contrib = a * (inputs @ self.out[picks].T)  # (n_rated, n_picks)
         if b:
             owner, cols, data = self._neighbours(h)
-            for k, i in enumerate(np.asarray(picks).tolist()):
-                hit = cols == i
-                np.add.at(contrib[:, k], owner[hit], b * data[hit])
+            picks = np.asarray(picks, dtype=np.int64)
+            order = np.argsort(picks, kind="stable")
+            at = np.minimum(np.searchsorted(picks[order], cols), picks.size - 1)
+            hit = picks[order][at] == cols  # one pass over the neighbours, not one per pick
+            np.add.at(contrib, (owner[hit], order[at[hit]]), b * data[hit])
         out: list[list[tuple[int, float]]] = []
         for k in range(contrib.shape[1]):
             col = contrib[:, k]
