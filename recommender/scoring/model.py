@@ -174,7 +174,14 @@ class ServingModel:
         ranker's order (None when some ranked movie has no embedding here)."""
         owner, rows, share = self._share_cache
         if owner is not ranker or rows is None:
-            rows = self.movie_index(ranker.movie_ids)
+            # vectorised: a Python lookup per ranked movie was ~0.1 s of start-up at 87k movies
+            order = np.argsort(self.movie_ids, kind="stable")
+            at = np.minimum(np.searchsorted(self.movie_ids[order], ranker.movie_ids), max(order.size - 1, 0))
+            rows = (
+                np.where(self.movie_ids[order[at]] == ranker.movie_ids, order[at], -1)
+                if order.size
+                else np.full(ranker.movie_ids.size, -1, dtype=np.int64)
+            )
             share = None
             if rows.size and bool((rows >= 0).all()):
                 same = rows.size == self._rank_table.shape[0] and bool((rows == np.arange(rows.size)).all())
