@@ -167,9 +167,12 @@ class RankingModel:
         b = self.item_weight / i_std if i_std > 0 else 0.0
         vec = np.append(a * u, -a * s_mean - b * i_mean).astype(np.float32)
         scores = self._table @ vec
-        if b and item is not None:
+        if b and item is not None and cols.size * 4 < self.size:
             # rows hit twice get the same value twice: the right-hand side is read before writing
             scores[cols] = scores[cols] + np.float32(b) * item[cols].astype(np.float32)
+        elif b and item is not None:  # long histories touch most movies: one dense pass is cheaper
+            item *= b
+            scores += item.astype(np.float32)
         return scores, (a, b)
 
     def because(
