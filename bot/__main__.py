@@ -159,6 +159,7 @@ async def open_service(
     from recommender.persistence.registry import Registry
     from recommender.persistence.storage import Storage
     from recommender.serving.catalog import Catalog
+    from recommender.serving.reload import load_current
     from recommender.serving.service import RecommenderService
 
     started = time.perf_counter()
@@ -169,37 +170,47 @@ async def open_service(
         posters,
         Storage(settings.storage_location, backup_dir=settings.backup_dir) as storage,
     ):
-        movies = await storage.all_movies()
-        added = [a.movie.movie_id for a in await storage.added_movies()]
-        popularity = await storage.popularity()
         dataset = await storage.catalog_dataset() or settings.movielens_dataset
-        if dataset != settings.movielens_dataset:
-            # Stored ratings refer to the stored catalogue, so its scale is the one to validate against.
-            log.warning(
-                "the database holds the %s catalog but MOVIELENS_DATASET=%s; serving %s",
-                dataset,
-                settings.movielens_dataset,
-                dataset,
+        registry = Registry(settings.models_dir)
+        # The model's files are read and checked in a thread while the catalogue is read and built
+        # here: start-up is then the longer of the two, not their sum (benchmarks/RESULTS.md).
+        loading = asyncio.ensure_future(asyncio.to_thread(load_current, registry, dataset))
+        try:
+            movies = await storage.all_movies()
+            added = [a.movie.movie_id for a in await storage.added_movies()]
+            popularity = await storage.popularity()
+            if dataset != settings.movielens_dataset:
+                # Stored ratings refer to the stored catalogue, so its scale is the one to validate against.
+                log.warning(
+                    "the database holds the %s catalog but MOVIELENS_DATASET=%s; serving %s",
+                    dataset,
+                    settings.movielens_dataset,
+                    dataset,
+                )
+            if not movies:
+                log.warning(
+                    "the movie catalog in %s is empty; run `python -m bot --prepare-only`", storage.label
+                )
+            # Autocomplete ranks near-ties by how well known a movie is (its rating count), not by how
+            # well rated: "star" should offer Star Wars before an obscure, highly rated film.
+            catalog = await asyncio.to_thread(Catalog, movies, {m: p[0] for m, p in popularity.items()})
+            chosen = default_worker(settings) if isinstance(worker, str) else worker
+            service = RecommenderService(
+                storage,
+                catalog,
+                registry,
+                DATASETS[dataset].scale,
+                popularity=popularity,
+                worker=chosen,
+                dataset=dataset,
+                added=added,
+                posters=posters if posters.enabled else None,
             )
-        if not movies:
-            log.warning("the movie catalog in %s is empty; run `python -m bot --prepare-only`", storage.label)
-        # Autocomplete ranks near-ties by how well known a movie is (its rating count), not by how
-        # well rated: "star" should offer Star Wars before an obscure, highly rated film.
-        catalog = await asyncio.to_thread(Catalog, movies, {m: p[0] for m, p in popularity.items()})
-        chosen = default_worker(settings) if isinstance(worker, str) else worker
-        service = RecommenderService(
-            storage,
-            catalog,
-            Registry(settings.models_dir),
-            DATASETS[dataset].scale,
-            popularity=popularity,
-            worker=chosen,
-            dataset=dataset,
-            added=added,
-            posters=posters if posters.enabled else None,
-        )
+        except BaseException:
+            loading.cancel()
+            raise
         async with service:
-            await service.reload_model_async()
+            await service.reload_model_async(loading)
             log.info(
                 "service ready in %.2f s: %d movies, model %s",
                 time.perf_counter() - started,

@@ -143,22 +143,28 @@ def run_evaluation(
             started = time.perf_counter()
             algo.fit(split.train, dataset.movies)
             seconds = time.perf_counter() - started
+            ranker_val = None
             if name == "model":  # the Keras fits (stars, and ranking if any), without export and tuning
                 result = algo.result  # type: ignore[attr-defined]
                 seconds = result.fit_seconds + float(result.metrics.get("ranker", {}).get("fit_seconds", 0.0))
+                ranker_val = result.metrics.get("ranker", {}).get("val_ndcg")
             scores = _score(algo, seconds, split, catalog, (scale.minimum, scale.maximum))
+            if ranker_val is not None:  # what the ranking model was chosen on (its validation slice)
+                scores["ranker_val_ndcg"] = float(ranker_val)
             if getattr(algo, "chosen", None) is not None:  # the anchors' knob, chosen on validation
                 scores["chosen"] = algo.chosen  # type: ignore[attr-defined]
             per_split[name].append(scores)
             if on_progress is not None:
                 on_progress(
                     f"{split.name} {name}: RMSE {_fmt(scores['rmse'])}, NDCG@5 {_fmt(scores['ndcg@5'])}"
+                    + (f", ranker validation NDCG@5 {ranker_val:.4f}" if ranker_val is not None else "")
                 )
     results: dict[str, dict] = {}
     for name, rows in per_split.items():
         results[name] = {m: _mean([r[m] for r in rows]) for m in METRICS}
-        if "chosen" in rows[0]:
-            results[name]["chosen"] = [r.get("chosen") for r in rows]
+        for extra in ("chosen", "ranker_val_ndcg"):
+            if extra in rows[0]:
+                results[name][extra] = [r.get(extra) for r in rows]
         if len(rows) > 1:
             results[name]["folds"] = rows
     return {

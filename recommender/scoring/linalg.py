@@ -54,16 +54,31 @@ def top_k(scores: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
     back when fewer are left. Ties at the cut-off are broken by id too, so the answer never depends
     on how the partition happened to order equal scores.
     """
-    finite = np.isfinite(scores)
-    k = min(int(k), int(finite.sum()))
+    n = scores.size
+    k = min(int(k), n)
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
-    if not finite.all():
-        scores = np.where(finite, scores, -np.inf)
-    n = scores.size
-    kth = np.partition(scores, n - k)[n - k]  # the k-th best value
-    above = np.flatnonzero(scores > kth)
-    tied = np.flatnonzero(scores == kth)
+    # Usually the k-th value is finite and the k best are too: then a partition and one comparison
+    # over the catalogue suffice (this runs on every /recommend). Otherwise the careful path below.
+    kth = np.partition(scores, n - k)[n - k]
+    if np.isfinite(kth):
+        top = np.flatnonzero(scores >= kth)
+        above = int((scores[top] > kth).sum())
+        if above < k <= top.size and np.isfinite(scores[top]).all():
+            return _ordered(scores, ids, top, kth, k)
+    finite = np.isfinite(scores)
+    k = min(k, int(finite.sum()))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    scores = np.where(finite, scores, -np.inf)
+    kth = np.partition(scores, n - k)[n - k]
+    return _ordered(scores, ids, np.flatnonzero(scores >= kth), kth, k)
+
+
+def _ordered(scores: np.ndarray, ids: np.ndarray, top: np.ndarray, kth: float, k: int) -> np.ndarray:
+    """The ``k`` of ``top`` (every position scoring at least ``kth``), ties at ``kth`` by id, best first."""
+    values = scores[top]
+    above, tied = top[values > kth], top[values == kth]
     if above.size + tied.size > k:
         tied = tied[np.argsort(ids[tied], kind="stable")[: k - above.size]]
     top = np.concatenate([above, tied])

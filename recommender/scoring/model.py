@@ -19,6 +19,7 @@ from recommender.core.errors import NoModel
 from recommender.core.types import RatingScale
 from recommender.features.content import ContentFeatures
 from recommender.scoring.linalg import ridge, score, top_k
+from recommender.scoring.moments import Moments, augmented
 from recommender.scoring.ranking import History, RankingModel, standardise
 
 log = logging.getLogger(__name__)
@@ -70,14 +71,18 @@ class ServingModel:
         norms = np.linalg.norm(self.item_factors, axis=1)
         self._unit = (self.item_factors / np.where(norms > 0, norms, 1.0)[:, None]).astype(np.float32)
         self._prior = self.rank_weight * np.log1p(self.item_count.astype(np.float64))
-        # Ranking scores every movie on each /recommend: a float32 copy of the factors makes that
-        # matvec several times faster (benchmarks/RESULTS.md, serving), and the per-movie constant
-        # part of the score is added once here. Predicted stars stay float64 (export parity is
-        # checked on them).
-        self._q32 = np.ascontiguousarray(self.item_factors, dtype=np.float32)
-        self._rank_base32 = (self.global_mean + self.item_bias + self._prior).astype(np.float32)
-        # where each movie the ranker ranks sits in this model's arrays (-1: it has no embedding)
-        self._ranker_rows = self.movie_index(self.ranker.movie_ids) if self.ranker is not None else None
+        # Ranking scores every movie on each /recommend: float32 factors make that matvec several
+        # times faster (benchmarks/RESULTS.md, serving), and [q | mu + b_i + prior | 1] lets one
+        # matvec add the per-movie constant and the member's bias too. Predicted stars stay float64
+        # (export parity is checked on them).
+        self._rank_table = augmented(self.item_factors, self.global_mean + self.item_bias + self._prior)
+        self._q32 = self._rank_table[:, : self.dim]
+        self._rank_base32 = self._rank_table[:, self.dim]
+        #: (ranker, where its movies sit here, the rating model's share table and moments in the
+        #: ranker's order); rebuilt when another ranker is attached. One tuple: swapped atomically.
+        self._share_cache: tuple[RankingModel | None, np.ndarray | None, tuple | None] = (None, None, None)
+        if self.ranker is not None:
+            self._share_parts(self.ranker)
 
     # --- users -------------------------------------------------------------------------------
     @property
@@ -161,9 +166,29 @@ class ServingModel:
         adding ``rank_weight * log(1 + count)`` favours movies whose prediction rests on evidence.
         """
         vec, bias = user
-        # float32 throughout: mu, b_i and the prior are already folded into _rank_base32
-        vec32 = np.asarray(vec, dtype=np.float32)
-        return score(np.float32(0), np.float32(bias), self._rank_base32, vec32, self._q32)
+        # float32 throughout: mu, b_i and the prior are a column of the table, b_u rides on the ones
+        return self._rank_table @ np.append(np.asarray(vec, dtype=np.float32), [1.0, bias]).astype(np.float32)
+
+    def _share_parts(self, ranker: RankingModel) -> tuple[np.ndarray, tuple[np.ndarray, Moments] | None]:
+        """Where the ranker's movies sit in this model, and the share's table and moments in the
+        ranker's order (None when some ranked movie has no embedding here)."""
+        owner, rows, share = self._share_cache
+        if owner is not ranker or rows is None:
+            # vectorised: a Python lookup per ranked movie was ~0.1 s of start-up at 87k movies
+            order = np.argsort(self.movie_ids, kind="stable")
+            at = np.minimum(np.searchsorted(self.movie_ids[order], ranker.movie_ids), max(order.size - 1, 0))
+            rows = (
+                np.where(self.movie_ids[order[at]] == ranker.movie_ids, order[at], -1)
+                if order.size
+                else np.full(ranker.movie_ids.size, -1, dtype=np.int64)
+            )
+            share = None
+            if rows.size and bool((rows >= 0).all()):
+                same = rows.size == self._rank_table.shape[0] and bool((rows == np.arange(rows.size)).all())
+                table = self._rank_table if same else self._rank_table[rows]
+                share = (table, Moments.of(table[:, :-1]))
+            self._share_cache = (ranker, rows, share)
+        return rows, share
 
     def served_scores(
         self, history: History, user: tuple[np.ndarray, float] | None
@@ -180,9 +205,18 @@ class ServingModel:
             raise ValueError("this model has no ranking model")
         scores, scales = ranker.scored(history)
         weight = ranker.star_weight(int(history.index.size))
-        if weight > 0 and user is not None and self._ranker_rows is not None:
+        if weight <= 0 or user is None:
+            return scores, scales
+        rows, share = self._share_parts(ranker)
+        if share is not None:
+            # weight * standardise(q.v + base) as one matvec: mean and spread from the moments
+            table, moments = share
+            c = np.append(np.asarray(user[0], dtype=np.float64), 1.0)
+            mean, std = moments.of_linear(c)
+            f = weight / (std if std > 0 else 1.0)
+            scores += table @ np.append(f * c, -f * mean).astype(np.float32)
+        else:  # a ranked movie without an embedding here: the formula as written
             own = self.rank_scores(user)
-            rows = self._ranker_rows
             mine = np.where(rows >= 0, own[np.maximum(rows, 0)], np.float32(own.min()))
             scores += np.float32(weight) * standardise(mine.astype(np.float32))
         return scores, scales

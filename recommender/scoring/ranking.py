@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from recommender.core.atomic import atomic_write
+from recommender.scoring.moments import Moments, augmented
 
 __all__ = ["RANKING_FILE", "History", "RankingModel", "recency_weights", "standardise"]
 
@@ -79,7 +80,15 @@ class RankingModel:
     star_weights: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self) -> None:
-        self._index = {int(m): i for i, m in enumerate(self.movie_ids.tolist())}
+        self.check_shapes()
+        self._index = dict(zip(self.movie_ids.tolist(), range(self.movie_ids.size), strict=True))
+        # [out | out_bias | 1]: one matvec gives the scaled, centred sequence part, with no pass over
+        # the bias or the mean; out and out_bias become views of it (the arrays are read-only).
+        self._table = augmented(self.out, self.out_bias)
+        d = self._table.shape[1] - 2
+        self.out, self.out_bias = self._table[:, :d], self._table[:, d]
+        # the sequence part's mean and spread over the catalogue come from these, not from a pass
+        self._moments = Moments.of(self._table[:, : d + 1])
 
     @property
     def size(self) -> int:
@@ -134,27 +143,37 @@ class RankingModel:
         _owner, cols, data = self._neighbours(h)
         return np.bincount(cols, weights=data, minlength=self.size).astype(np.float32)
 
-    def _blend_scales(self, seq: np.ndarray, item: np.ndarray) -> tuple[float, float]:
-        s_std, i_std = float(seq.std()), float(item.std())
-        a = self.sequence_weight / (s_std if s_std > 0 else 1.0)
-        b = self.item_weight / i_std if i_std > 0 else 0.0
-        return a, b
-
     def scores(self, h: History) -> np.ndarray:
         """The served score of every movie (float32): the standardised parts, blended."""
         return self.scored(h)[0]
 
     def scored(self, h: History) -> tuple[np.ndarray, tuple[float, float]]:
-        """:meth:`scores` and the two parts' scale factors (what :meth:`because` needs)."""
+        """:meth:`scores` and the two parts' scale factors (what :meth:`because` needs).
+
+        ``a (seq - mean(seq)) + b (item - mean(item))`` with ``a``, ``b`` the blend weights over the
+        parts' standard deviations; computed as one matvec plus a scatter over the rated movies'
+        neighbours (the means and deviations without passes over the catalogue).
+        """
         if h.empty:
             return self.out_bias.copy(), (0.0, 0.0)
-        seq, item = self.sequence_scores(h), self.item_scores(h)
-        a, b = self._blend_scales(seq, item)
-        seq -= np.float32(seq.mean())
-        seq *= np.float32(a)
-        if b:
-            seq += np.float32(b) * (item - np.float32(item.mean()))
-        return seq, (a, b)
+        u = np.append(self.user_vector(h).astype(np.float64), 1.0)
+        s_mean, s_std = self._moments.of_linear(u)
+        a = self.sequence_weight / (s_std if s_std > 0 else 1.0)
+        _owner, cols, data = self._neighbours(h)
+        item = np.bincount(cols, weights=data, minlength=self.size) if cols.size else None
+        i_mean = float(data.sum(dtype=np.float64)) / self.size
+        i_var = float(item @ item) / self.size - i_mean * i_mean if item is not None else 0.0
+        i_std = np.sqrt(max(i_var, 0.0))
+        b = self.item_weight / i_std if i_std > 0 else 0.0
+        vec = np.append(a * u, -a * s_mean - b * i_mean).astype(np.float32)
+        scores = self._table @ vec
+        if b and item is not None and cols.size * 4 < self.size:
+            # rows hit twice get the same value twice: the right-hand side is read before writing
+            scores[cols] = scores[cols] + np.float32(b) * item[cols].astype(np.float32)
+        elif b and item is not None:  # long histories touch most movies: one dense pass is cheaper
+            item *= b
+            scores += item.astype(np.float32)
+        return scores, (a, b)
 
     def because(
         self, h: History, picks: np.ndarray, scales: tuple[float, float], n: int = 2
@@ -174,9 +193,11 @@ class RankingModel:
         contrib = a * (inputs @ self.out[picks].T)  # (n_rated, n_picks)
         if b:
             owner, cols, data = self._neighbours(h)
-            for k, i in enumerate(np.asarray(picks).tolist()):
-                hit = cols == i
-                np.add.at(contrib[:, k], owner[hit], b * data[hit])
+            picks = np.asarray(picks, dtype=np.int64)
+            order = np.argsort(picks, kind="stable")
+            at = np.minimum(np.searchsorted(picks[order], cols), picks.size - 1)
+            hit = picks[order][at] == cols  # one pass over the neighbours, not one per pick
+            np.add.at(contrib, (owner[hit], order[at[hit]]), b * data[hit])
         out: list[list[tuple[int, float]]] = []
         for k in range(contrib.shape[1]):
             col = contrib[:, k]

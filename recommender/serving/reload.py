@@ -12,13 +12,13 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from recommender.core.errors import RecommenderError
 from recommender.persistence.registry import Registry
 from recommender.scoring.model import ServingModel
 
-__all__ = ["FAILED_RETRY_SECONDS", "RELOAD_CHECK_SECONDS", "ModelWatcher"]
+__all__ = ["FAILED_RETRY_SECONDS", "RELOAD_CHECK_SECONDS", "ModelWatcher", "load_current"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,34 @@ RELOAD_CHECK_SECONDS = 5.0
 FAILED_RETRY_SECONDS = 60.0
 
 Loaded = tuple[ServingModel | None, str | None, str]
+
+
+def load_current(registry: Registry, dataset: str | None) -> Loaded:
+    """``registry``'s current version for a catalogue of ``dataset`` (blocking): (model, version, error)."""
+    version: str | None = None
+    try:
+        version = registry.current_version()
+        if version is None:
+            return None, None, "no model has been published yet"
+        model = registry.load_current()
+        trained_on = model.metrics.get("dataset") if isinstance(model.metrics, dict) else None
+        if dataset and isinstance(trained_on, str) and trained_on != dataset:
+            # after a dataset switch its ids name other films (or none): popularity until a retrain
+            return (
+                None,
+                version,
+                (
+                    f"version {version} was trained on {trained_on}, "
+                    f"but the catalogue is {dataset}: "
+                    f"serving popular picks until a model is trained on {dataset} (/retrain)"
+                ),
+            )
+        return model, version, ""
+    except RecommenderError as exc:  # NoModel: missing, corrupt or half-written
+        return None, version, str(exc)
+    except Exception as exc:  # serving must survive any broken artifact; the log keeps the traceback
+        log.exception("loading model version %s failed", version)
+        return None, version, f"{type(exc).__name__}: {exc}"
 
 
 class ModelWatcher:
@@ -59,31 +87,7 @@ class ModelWatcher:
         return self.model.version if self.model is not None else None
 
     def _load(self) -> Loaded:
-        """Load the registry's current version (blocking): (model, version, error)."""
-        version: str | None = None
-        try:
-            version = self.registry.current_version()
-            if version is None:
-                return None, None, "no model has been published yet"
-            model = self.registry.load_current()
-            trained_on = model.metrics.get("dataset") if isinstance(model.metrics, dict) else None
-            if self.dataset and isinstance(trained_on, str) and trained_on != self.dataset:
-                # after a dataset switch its ids name other films (or none): popularity until a retrain
-                return (
-                    None,
-                    version,
-                    (
-                        f"version {version} was trained on {trained_on}, "
-                        f"but the catalogue is {self.dataset}: "
-                        f"serving popular picks until a model is trained on {self.dataset} (/retrain)"
-                    ),
-                )
-            return model, version, ""
-        except RecommenderError as exc:  # NoModel: missing, corrupt or half-written
-            return None, version, str(exc)
-        except Exception as exc:  # serving must survive any broken artifact; the log keeps the traceback
-            log.exception("loading model version %s failed", version)
-            return None, version, f"{type(exc).__name__}: {exc}"
+        return load_current(self.registry, self.dataset)
 
     def _install(self, model: ServingModel | None, version: str | None, error: str) -> str | None:
         if model is not None:
@@ -113,10 +117,11 @@ class ModelWatcher:
         self._last_check = time.monotonic()
         return self._install(*self._load())
 
-    async def reload_async(self) -> str | None:
-        """:meth:`reload` with the file reading done off the event loop."""
+    async def reload_async(self, loading: Awaitable[Loaded] | None = None) -> str | None:
+        """:meth:`reload` with the file reading done off the event loop; ``loading``: a
+        :func:`load_current` of this registry already under way (start-up overlaps it)."""
         self._last_check = time.monotonic()
-        loaded = await asyncio.to_thread(self._load)
+        loaded = await (loading if loading is not None else asyncio.to_thread(self._load))
         return self._install(*loaded)
 
     def maybe_reload(self) -> None:

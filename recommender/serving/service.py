@@ -52,7 +52,7 @@ from recommender.serving.paths import (
     similar_picks,
     with_new_movie,
 )
-from recommender.serving.reload import FAILED_RETRY_SECONDS, RELOAD_CHECK_SECONDS, ModelWatcher
+from recommender.serving.reload import FAILED_RETRY_SECONDS, RELOAD_CHECK_SECONDS, Loaded, ModelWatcher
 from recommender.serving.retraining import Retraining
 
 __all__ = ["RecommenderService", "Worker"]
@@ -155,8 +155,8 @@ class RecommenderService(Retraining, AddedMovies, GroupPicking, MovieNights):
         """Load the registry's current version now (blocking); returns the version being served."""
         return self.watcher.reload()
 
-    async def reload_model_async(self) -> str | None:
-        return await self.watcher.reload_async()
+    async def reload_model_async(self, loading: Awaitable[Loaded] | None = None) -> str | None:
+        return await self.watcher.reload_async(loading)
 
     # ----------------------------------------------------------------------------- ratings
     def _movie(self, movie_id: int) -> Movie:

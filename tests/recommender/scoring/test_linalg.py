@@ -52,3 +52,19 @@ def test_top_k_breaks_ties_at_the_cut_off_by_id_whatever_the_partition_does() ->
         k = int(rng.integers(1, 30))
         expected = np.lexsort((ids, -scores))[:k]
         assert top_k(scores, ids, k).tolist() == expected.tolist()
+
+
+def test_top_k_matches_a_full_sort_with_blocked_nan_and_infinite_scores() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        n = int(rng.integers(1, 60))
+        ids = rng.permutation(n) + 1
+        scores = rng.integers(0, 5, n).astype(np.float32)
+        odd = rng.random(n)
+        scores[odd < 0.15] = -np.inf
+        scores[(odd >= 0.15) & (odd < 0.2)] = np.nan
+        scores[(odd >= 0.2) & (odd < 0.23)] = np.inf
+        k = int(rng.integers(0, n + 3))
+        finite = np.flatnonzero(np.isfinite(scores))
+        expected = finite[np.lexsort((ids[finite], -scores[finite]))][:k]
+        assert top_k(scores, ids, k).tolist() == expected.tolist()
