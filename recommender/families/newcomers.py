@@ -90,20 +90,20 @@ def carve_newcomers(
 
 
 def _ndcg_by_weight(
-    model: ServingModel,
-    ranker: RankingModel,
+    served: ServingModel,
     first_ids: np.ndarray,
     first_stars: np.ndarray,
     relevant: frozenset[int],
     grid: Sequence[float],
 ) -> list[float]:
     """NDCG@K of the served ranking for one newcomer who told the bot ``first_*``, per weight."""
-    known = np.array([model.has_movie(int(m)) for m in first_ids], dtype=bool)
-    user = model.fold_in(first_ids[known], first_stars[known])
+    ranker = served.ranker
+    assert ranker is not None
+    known = np.array([served.has_movie(int(m)) for m in first_ids], dtype=bool)
+    user = served.fold_in(first_ids[known], first_stars[known])
     history = ranker.history(first_ids.tolist())
     blocked = ranker.movie_index(first_ids.tolist())
     blocked = blocked[blocked >= 0]
-    served = dataclasses.replace(model, ranker=ranker)
     out = []
     for weight in grid:
         ranker.star_weights = ((10**9, float(weight)),)
@@ -124,11 +124,12 @@ def choose_star_weights(
     smaller weight); counts past the last n get none.
     """
     saved = ranker.star_weights
+    served = dataclasses.replace(model, ranker=ranker)
     by_n: dict[int, np.ndarray] = {}
     try:
         for n in FIRST_N:
             rows = [
-                _ndcg_by_weight(model, ranker, u.movie_ids[:n], u.stars[:n], u.relevant, grid)
+                _ndcg_by_weight(served, u.movie_ids[:n], u.stars[:n], u.relevant, grid)
                 for u in newcomers.users.values()
             ]
             by_n[n] = np.mean(np.asarray(rows, dtype=np.float64), axis=0)
