@@ -38,6 +38,8 @@ StarWeightChooser = Callable[[RankingModel], tuple[tuple[tuple[int, float], ...]
 PARITY_TOLERANCE = 1e-3
 GRAM_CHUNK = 4096
 EASE_LAMBDAS = (100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0)
+#: narrower projections of the sequence part tried for serving (the full width is always a candidate)
+SERVE_RANKS = (8, 16, 32, 48, 64, 96)
 #: weight of the sequence part against the item-item part (0 = item-item only, None = sequence only)
 BLENDS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, None)
 
@@ -110,6 +112,27 @@ def _assemble(model: Any, csr: tuple, h: Histories, p: RankerParams, blend: floa
         item_weight=item_w,
         star_weights=p.star_weight_table(),
     )
+
+
+def _choose_rank(
+    model: RankingModel, rows: list[np.ndarray], mean_ndcg: Callable[[np.ndarray], float], tolerance: float
+) -> tuple[int, dict[str, float]]:
+    """The narrowest projection of the sequence part (``RankingModel.reduced``) whose validation
+    NDCG@5 is within ``tolerance`` (a share) of the full model's: each request's matvec is that wide."""
+    d = int(model.out.shape[1])
+    if not rows:
+        return d, {}
+
+    def score(m: RankingModel) -> float:
+        return mean_ndcg(np.vstack([m.scores(m.history(m.movie_ids[r])) for r in rows]))
+
+    tried = {d: score(model)}
+    for rank in SERVE_RANKS:
+        if rank < d:
+            tried[rank] = score(model.reduced(rank))
+    floor = tried[d] * (1.0 - tolerance)
+    chosen = min((r for r, v in tried.items() if v >= floor), default=d)
+    return chosen, {str(r): v for r, v in sorted(tried.items())}
 
 
 def _check_parity(model: Any, ranking: RankingModel, h: Histories) -> float:
@@ -209,9 +232,15 @@ def fit_ranker(
     elif item_val is None:
         blend = None
     choice["blend"] = blend
+    val_model = _assemble(model, val_csr, fit, p, blend)
+    rank = p.serve_rank
+    if rank is None:
+        rank, choice["val_ndcg_by_rank"] = _choose_rank(val_model, val_rows, mean_ndcg, p.rank_tolerance)
+    choice["serve_rank"] = rank
+    val_model = val_model.reduced(rank)
     star_table = p.star_weight_table()
     if choose_star_weights is not None:
-        star_table, choice["newcomers"] = choose_star_weights(_assemble(model, val_csr, fit, p, blend))
+        star_table, choice["newcomers"] = choose_star_weights(val_model)
 
     if p.refit:
         model, _, _ = train_sequence(full, p, seed, max(1, best_epoch), None, on_epoch)
@@ -223,8 +252,9 @@ def fit_ranker(
     else:
         csr = _no_item_part(source.n_items)
     ranking = _assemble(model, csr, source, p, blend)
+    choice["parity_max_abs_diff"] = _check_parity(model, ranking, source)  # before the projection
+    ranking = ranking.reduced(rank)
     ranking.star_weights = star_table
-    choice["parity_max_abs_diff"] = _check_parity(model, ranking, source)
     choice["fit_seconds"] = time.perf_counter() - started
     choice["params"] = p.to_dict()
     ranking.metrics = choice

@@ -41,6 +41,10 @@ class RankerParams:
     ease_max_items: int = 8000  # the most-rated movies (bounds the dense solve)
     ease_neighbours: int = 200  # strongest weights kept per movie
     blend: float | None = None
+    #: width of the sequence part as served (a projection, ``RankingModel.reduced``); None: the
+    #: narrowest whose validation NDCG@5 is within ``rank_tolerance`` of the full width's
+    serve_rank: int | None = None
+    rank_tolerance: float = 0.01
     #: the rating model's share of the served ranking by the member's rating count, "n:w,n:w", or
     #: "auto": chosen in each run on newcomers (``families/newcomers.py``)
     star_weights: str = "auto"
@@ -78,6 +82,9 @@ class RankerParams:
             checks["ease_lambda"] = self.ease_lambda > 0
         if self.blend is not None:
             checks["blend"] = self.blend >= 0
+        if self.serve_rank is not None:
+            checks["serve_rank"] = self.serve_rank >= 1
+        checks["rank_tolerance"] = 0 <= self.rank_tolerance < 1
         try:
             self.star_weight_table()
         except ValueError:

@@ -16,6 +16,7 @@ Both parts are linear in the rated movies, so what each rated movie contributed 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -211,6 +212,31 @@ class RankingModel:
                 ]
             )
         return out
+
+    def reduced(self, rank: int) -> RankingModel:
+        """This model with its sequence part projected on the ``rank`` strongest directions of ``out``.
+
+        ``out = U S V^T``; serving ``out V_k`` against users ``V_k^T u`` (``in_* V_k``) is a
+        ``rank``-dimensional model whose scores are ``out V_k V_k^T u``: the same shape of model,
+        a narrower matvec per request. Returns ``self`` when ``rank`` is not below the dimension.
+        """
+        d = self.out.shape[1]
+        if rank >= d:
+            return self
+        _, _, vt = np.linalg.svd(np.asarray(self.out, dtype=np.float64), full_matrices=False)
+        basis = vt[:rank].T  # (d, rank)
+
+        def project(table: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(np.asarray(table, dtype=np.float64) @ basis, dtype=np.float32)
+
+        return dataclasses.replace(
+            self,
+            in_all=project(self.in_all),
+            in_recent=project(self.in_recent),
+            out=project(self.out),
+            out_bias=np.array(self.out_bias, dtype=np.float32),
+            metrics=dict(self.metrics),
+        )
 
     # --- persistence -------------------------------------------------------------------------
     def save(self, directory: Path) -> None:

@@ -67,6 +67,9 @@ def test_knobs_are_chosen_on_the_training_validation_slice():
         str(x) for x in (100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0)
     }
     assert info["val_ndcg"] == max(info["val_ndcg_blend"].values())
+    by_rank = {int(k): v for k, v in info["val_ndcg_by_rank"].items()}
+    assert set(by_rank) == {8, 16}  # the narrower projections tried, and the full width
+    assert by_rank[info["serve_rank"]] >= 0.99 * by_rank[16] and ranker.out.shape[1] == info["serve_rank"]
     assert ranker.sequence_weight + ranker.item_weight == pytest.approx(1.0)
     assert ranker.ease_indices.size > 0
 

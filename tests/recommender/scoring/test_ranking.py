@@ -118,3 +118,19 @@ def test_mismatched_ranking_arrays_make_the_version_unservable(tmp_path):
     model.save(tmp_path)
     with pytest.raises(NoModel):
         ServingModel.load(tmp_path)
+
+
+def test_reduced_keeps_the_scores_of_a_low_rank_output_table_and_narrows_the_matvec():
+    rng = np.random.default_rng(3)
+    out = (rng.normal(size=(8, 2)) @ rng.normal(size=(2, 5))).astype(np.float32)  # rank 2 in 5 dims
+    item = np.abs(rng.normal(size=(8, 8))).astype(np.float32)
+    r = make_ranker(8, 5, out=out, item=item)
+    small = r.reduced(2)
+    assert small.out.shape == (8, 2) and small.in_all.shape == (8, 2) and small.in_recent.shape == (8, 2)
+    for seen in ([100, 103], [101, 102, 105, 107]):
+        np.testing.assert_allclose(small.scores(small.history(seen)), r.scores(r.history(seen)), atol=1e-4)
+    assert r.reduced(5) is r and r.reduced(9) is r
+    one = r.reduced(1)  # a real loss of rank: not the same scores, but the same shape of model
+    assert one.out.shape == (8, 1) and not np.allclose(
+        one.scores(one.history([100])), r.scores(r.history([100]))
+    )
