@@ -52,7 +52,7 @@ class RankerParams:
     max_newcomers: int = 300
     #: the rating model fitted without the newcomers reads at most this many ratings (a sample of
     #: users beyond): it bounds what the choice adds to a run on big datasets
-    newcomer_fit_ratings: int = 5_000_000
+    newcomer_fit_ratings: int = 2_000_000
     refit: bool = True
 
     def __post_init__(self) -> None:
