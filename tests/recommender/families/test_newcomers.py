@@ -112,3 +112,21 @@ def test_too_few_newcomers_or_fixed_weights_mean_no_extra_fit():
         RankerParams().star_weight_table()
         == RankerParams(star_weights=FALLBACK_STAR_WEIGHTS).star_weight_table()
     )
+
+
+def test_on_big_data_the_check_fits_on_a_sample_of_whole_users(monkeypatch):
+    train, _, movies = synthetic(n_users=80, n_movies=40)
+    seen = []
+
+    def fake_train(frame, *args, **kwargs):
+        seen.append(frame)
+        return type("Result", (), {"serving": None})()
+
+    monkeypatch.setattr(training, "train_model", fake_train)
+    p = RankerParams.from_overrides({"newcomers": 0.3, "newcomer_fit_ratings": 500})
+    assert training.newcomer_check(train, movies, p, SCALE, "mf", TINY["mf"], 0, None) == ([], None)
+    (frame,) = seen
+    kept_users = set(frame["user_id"])
+    assert 0 < len(frame) < 0.5 * len(train) and len(kept_users) < 56  # 80 users, 24 newcomers out
+    per_user = train.groupby("user_id").size()
+    assert frame.groupby("user_id").size().equals(per_user.loc[sorted(kept_users)])  # whole users
