@@ -143,21 +143,26 @@ def run_evaluation(
             started = time.perf_counter()
             algo.fit(split.train, dataset.movies)
             seconds = time.perf_counter() - started
-            ranker_val = None
+            ranker_val, chosen = None, getattr(algo, "chosen", None)  # the anchors' knob
             if name == "model":  # the Keras fits (stars, and ranking if any), without export and tuning
                 result = algo.result  # type: ignore[attr-defined]
-                seconds = result.fit_seconds + float(result.metrics.get("ranker", {}).get("fit_seconds", 0.0))
-                ranker_val = result.metrics.get("ranker", {}).get("val_ndcg")
+                ranker = result.metrics.get("ranker", {})
+                seconds = result.fit_seconds + float(ranker.get("fit_seconds", 0.0))
+                ranker_val = ranker.get("val_ndcg")
+                if ranker:  # what the ranking model chose on validation, to read a result by
+                    chosen = {k: ranker.get(k) for k in ("best_epoch", "ease_lambda", "blend", "serve_rank")}
+                    chosen["star_weights"] = ranker.get("newcomers", {}).get("star_weights")
             scores = _score(algo, seconds, split, catalog, (scale.minimum, scale.maximum))
             if ranker_val is not None:  # what the ranking model was chosen on (its validation slice)
                 scores["ranker_val_ndcg"] = float(ranker_val)
-            if getattr(algo, "chosen", None) is not None:  # the anchors' knob, chosen on validation
-                scores["chosen"] = algo.chosen  # type: ignore[attr-defined]
+            if chosen is not None:  # chosen on validation
+                scores["chosen"] = chosen
             per_split[name].append(scores)
             if on_progress is not None:
                 on_progress(
                     f"{split.name} {name}: RMSE {_fmt(scores['rmse'])}, NDCG@5 {_fmt(scores['ndcg@5'])}"
                     + (f", ranker validation NDCG@5 {ranker_val:.4f}" if ranker_val is not None else "")
+                    + (f", chose {chosen}" if name == "model" and chosen else "")
                 )
     results: dict[str, dict] = {}
     for name, rows in per_split.items():
