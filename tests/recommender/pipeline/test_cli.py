@@ -281,7 +281,7 @@ def test_progress_json_stdout_is_json_lines_only(baseline: Baseline) -> None:
     events = [json.loads(line) for line in baseline.proc.stdout.splitlines()]  # every line parses
     assert events[0]["event"] == "start"
     assert events[-1]["event"] == "done" and events[-1]["published"]
-    assert {e["event"] for e in events[1:-1]} == {"epoch"}
+    assert {e["event"] for e in events[1:-1]} == {"epoch", "progress"}  # progress: stages of the run
     # Logs (and TensorFlow's chatter) went to stderr instead.
     assert "current model version is now" in baseline.proc.stderr
 
