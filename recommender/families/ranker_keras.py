@@ -30,6 +30,9 @@ __all__ = ["sequence_scores", "train_sequence"]
 
 SAMPLED_ABOVE = 20_000
 NEGATIVES = 4096
+#: ... and batches of at least this many examples, the learning rate scaled by the square root of
+#: the batch's growth: a step's cost there is mostly fixed (the tables' sparse updates), not per example
+SAMPLED_BATCH = 1024
 #: negatives are drawn in proportion to count ** POPULARITY_POWER (flatter than the targets)
 POPULARITY_POWER = 0.75
 
@@ -83,20 +86,27 @@ def _bags(rows: list[np.ndarray], n_items: int, tau: float) -> tuple[Any, Any]:
 
 def _examples(h: Histories, p: RankerParams, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
     """One epoch's (input history, later movies) pairs, cut at random points of each history."""
-    out = []
-    for items in h.items:
-        n = len(items)
-        if n < 2:
-            continue
-        for _ in range(min(p.max_cuts, max(1, round(n * p.cuts_per_rating)))):
-            cut = int(rng.integers(max(1, n // 4), n))
-            history = items[:cut]
-            if p.dropout and len(history) > 1:
-                kept = history[rng.random(len(history)) >= p.dropout]
-                history = kept if len(kept) else history[-1:]
-            out.append((history, items[cut : cut + p.window]))
+    lengths = h.lengths()
+    cuts = np.where(lengths >= 2, np.clip(np.round(lengths * p.cuts_per_rating), 1, p.max_cuts), 0)
+    if cuts.sum() > p.max_examples:
+        # Beyond the cap, draw which users' cuts to make first: making every cut and keeping a
+        # sample costs seconds and GiBs an epoch at millions of ratings.
+        chosen = rng.choice(int(cuts.sum()), p.max_examples, replace=False)
+        owners = np.searchsorted(np.cumsum(cuts), chosen, side="right")
+        return [_cut(h.items[u], p, rng) for u in owners]
+    out = [_cut(items, p, rng) for items, k in zip(h.items, cuts, strict=True) for _ in range(int(k))]
     order = rng.permutation(len(out))[: p.max_examples]
     return [out[i] for i in order]
+
+
+def _cut(items: np.ndarray, p: RankerParams, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    n = len(items)
+    cut = int(rng.integers(max(1, n // 4), n))
+    history = items[:cut]
+    if p.dropout and len(history) > 1:
+        kept = history[rng.random(len(history)) >= p.dropout]
+        history = kept if len(kept) else history[-1:]
+    return history, items[cut : cut + p.window]
 
 
 def sequence_scores(model: Any, rows: list[np.ndarray], n_items: int, tau: float) -> np.ndarray:
@@ -126,12 +136,16 @@ def _sampled_step(model: Any, optimizer: Any) -> Any:
     )
     def step(xa: Any, xr: Any, targets: Any, weights: Any, negatives: Any, log_q: Any) -> Any:
         # targets (B, window) padded with 0 at weight 0; log_q: log expected count of each movie
+        # Gathers from the variables themselves: reading a whole table would make each sparse
+        # update copy it first (the read still holds the old buffer).
+        in_all, in_recent, out, bias = (
+            v.value for v in (model.in_all, model.in_recent, model.out_emb, model.out_bias)
+        )
         with tf.GradientTape() as tape:
-            h = bag(xa, model.in_all) + bag(xr, model.in_recent)
-            pos = tf.einsum("bd,bwd->bw", h, tf.gather(model.out_emb, targets))
-            pos += tf.gather(model.out_bias, targets)
-            neg = tf.matmul(h, tf.gather(model.out_emb, negatives), transpose_b=True)
-            neg += tf.gather(model.out_bias, negatives) - tf.gather(log_q, negatives)
+            h = bag(xa, in_all) + bag(xr, in_recent)
+            pos = tf.einsum("bd,bwd->bw", h, tf.gather(out, targets)) + tf.gather(bias, targets)
+            neg = tf.matmul(h, tf.gather(out, negatives), transpose_b=True)
+            neg += tf.gather(bias, negatives) - tf.gather(log_q, negatives)
             hit = tf.reduce_any(
                 (targets[:, :, None] == negatives[None, None, :]) & (weights[:, :, None] > 0), axis=1
             )
@@ -183,10 +197,12 @@ def train_sequence(
     if sampled:
         from recommender.families.lazy_adam import lazy_adam
 
-        optimizer = lazy_adam(p.lr)
+        batch_size = max(p.batch_size, SAMPLED_BATCH)
+        optimizer = lazy_adam(p.lr * (batch_size / p.batch_size) ** 0.5)
         sampled_step = _sampled_step(model, optimizer)
         cdf, log_q = _popularity(h)
     else:
+        batch_size = p.batch_size
         optimizer = keras.optimizers.Adam(learning_rate=p.lr)
     spec = tf.SparseTensorSpec(shape=[None, h.n_items], dtype=tf.float32)
 
@@ -209,8 +225,8 @@ def train_sequence(
     for epoch in range(1, epochs + 1):
         losses = []
         examples = _examples(h, p, rng)
-        for s in range(0, len(examples), p.batch_size):
-            batch = examples[s : s + p.batch_size]
+        for s in range(0, len(examples), batch_size):
+            batch = examples[s : s + batch_size]
             xa, xr = _bags([b[0] for b in batch], h.n_items, p.tau)
             if sampled:
                 negatives = np.minimum(np.searchsorted(cdf, rng.random(NEGATIVES)), h.n_items - 1)
