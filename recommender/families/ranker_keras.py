@@ -29,10 +29,13 @@ log = logging.getLogger(__name__)
 __all__ = ["sequence_scores", "train_sequence"]
 
 SAMPLED_ABOVE = 20_000
-NEGATIVES = 4096
+NEGATIVES = 1024
 #: ... and batches of at least this many examples, the learning rate scaled by the square root of
 #: the batch's growth: a step's cost there is mostly fixed (the tables' sparse updates), not per example
-SAMPLED_BATCH = 1024
+SAMPLED_BATCH = 256
+#: ... and each example reads at most this many of the latest movies before its cut: an example's
+#: cost is its history's length, and heavy users have thousands (the recency bag is unchanged by it)
+SAMPLED_HISTORY = 100
 #: negatives are drawn in proportion to count ** POPULARITY_POWER (flatter than the targets)
 POPULARITY_POWER = 0.75
 
@@ -227,11 +230,12 @@ def train_sequence(
         examples = _examples(h, p, rng)
         for s in range(0, len(examples), batch_size):
             batch = examples[s : s + batch_size]
-            xa, xr = _bags([b[0] for b in batch], h.n_items, p.tau)
             if sampled:
+                xa, xr = _bags([b[0][-SAMPLED_HISTORY:] for b in batch], h.n_items, p.tau)
                 negatives = np.minimum(np.searchsorted(cdf, rng.random(NEGATIVES)), h.n_items - 1)
                 losses.append(float(sampled_step(xa, xr, *_padded(batch, p.window), negatives, log_q)))
                 continue
+            xa, xr = _bags([b[0] for b in batch], h.n_items, p.tau)
             at = np.concatenate([np.stack([np.full(len(t), r), t], axis=1) for r, (_, t) in enumerate(batch)])
             w = np.concatenate([np.full(len(t), 1.0 / len(t), dtype=np.float32) for _, t in batch])
             losses.append(float(step(xa, xr, at.astype(np.int64), w)))
