@@ -128,6 +128,7 @@ class KerasFamily:
             None if large else y[enc.fit],
             validation_data=(x_val, y[enc.val]) if enc.val.size else None,
             batch_size=None if large else batch_size,
+            validation_batch_size=batch_size,  # Keras's default is 32 when batch_size is None
             epochs=params.epochs,
             shuffle=not large,
             verbose=0,
