@@ -81,7 +81,7 @@ def test_ease_lambda_chosen_on_the_most_rated_movies(monkeypatch) -> None:  # ty
 def test_rating_model_on_the_large_path_learns_and_exports(family: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(keras_fit, "LARGE_FIT_ROWS", 100)
     monkeypatch.setattr(keras_fit, "MAX_STEPS", 4)  # batches grow beyond the given 128
-    train, held, movies = synthetic()
+    train, _, movies = synthetic()
     result = training.train_model(train, movies, scale=SCALE, family=family, params=TINY[family], seed=0)
     assert result.metrics["export_max_abs_diff"] < 1e-4
     assert result.val_rmse < 1.0  # the taste groups' stars are 1 and 5: the mean alone is ~2
