@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
@@ -49,6 +50,9 @@ def run_training(
             data, members, max_users=args.max_users, test_fraction=args.test_fraction, added=added
         )
     ratings, test = frame.ratings, frame.test
+    # The frame holds its own copy: the dataset's ratings would stay alive through training (0.6 GiB
+    # at ml-32m's size) for nothing.
+    data = dataclasses.replace(data, ratings=data.ratings.iloc[:0])
     counts = {
         "n_ratings": len(ratings),
         "n_member_ratings": frame.n_member_ratings,
