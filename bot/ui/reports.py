@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import discord
 
 from bot.ui import words
-from recommender.pipeline.protocol import Done, Epoch, Event, Start
+from recommender.pipeline.protocol import Done, Epoch, Event, Progress, Start
 from recommender.serving.contract import RetrainHolder, RetrainRecord, ServiceStats
 
 __all__ = [
@@ -89,6 +89,8 @@ def retrain_progress(event: Event) -> str:
         return text
     if isinstance(event, Start):
         return "Training started in the worker…"
+    if isinstance(event, Progress):
+        return f"Training… {event.message}"
     return f"Training… ({event.kind})"
 
 

@@ -32,6 +32,11 @@ __all__ = [
 ]
 
 PARITY_TOLERANCE = 1e-4
+#: Above this many fit rows, embeddings are updated lazily (only the rows a batch touched) and the
+#: batch grows so an epoch is at most MAX_STEPS steps: Keras's Adam updates every row of every
+#: table each step, which at ml-32m's size costs more than the batch itself (benchmarks/RESULTS.md).
+LARGE_FIT_ROWS = 5_000_000
+MAX_STEPS = 2000
 RANK_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 #: Threads when the caller names none: the machine (and CI) is small and shared.
 DEFAULT_THREADS = 2
@@ -95,9 +100,22 @@ class KerasFamily:
         started = time.perf_counter()
         keras.utils.set_random_seed(seed)
         model = self.build(params, enc, scale, seed)
-        model.compile(optimizer=keras.optimizers.Adam(float(params.lr)), loss=self.loss)
+        batch_size, large = params.batch_size, enc.fit.size > LARGE_FIT_ROWS
+        if large:
+            from recommender.families.lazy_adam import lazy_adam
+
+            batch_size = max(batch_size, -(-enc.fit.size // MAX_STEPS))
+            log.info("%d fit rows: lazy Adam, batch %d", enc.fit.size, batch_size)
+        optimizer = lazy_adam(float(params.lr)) if large else keras.optimizers.Adam(float(params.lr))
+        model.compile(optimizer=optimizer, loss=self.loss)
         y = self.targets(enc, scale)
-        x_fit = self.inputs(enc, enc.users[enc.fit], enc.movies[enc.fit])
+        # At scale the fit rows' inputs are built a batch at a time: hybrid's per-row movie
+        # features alone would be rows x features floats.
+        x_fit = (
+            _batches(self, enc, y, batch_size, seed)
+            if large
+            else self.inputs(enc, enc.users[enc.fit], enc.movies[enc.fit])
+        )
         x_val = self.inputs(enc, enc.users[enc.val], enc.movies[enc.val])
 
         def val_rmse() -> float:
@@ -107,11 +125,12 @@ class KerasFamily:
         monitor = _epoch_monitor(val_rmse if enc.val.size else None, params, on_epoch)
         fit = model.fit(
             x_fit,
-            y[enc.fit],
+            None if large else y[enc.fit],
             validation_data=(x_val, y[enc.val]) if enc.val.size else None,
-            batch_size=params.batch_size,
+            batch_size=None if large else batch_size,
+            validation_batch_size=batch_size,  # Keras's default is 32 when batch_size is None
             epochs=params.epochs,
-            shuffle=True,
+            shuffle=not large,
             verbose=0,
             callbacks=[monitor],
         )
@@ -121,6 +140,29 @@ class KerasFamily:
         history["val_rmse"] = list(monitor.val_rmse)
         log.info("Keras fit: %d epochs in %.1fs", len(history.get("loss", [])), time.perf_counter() - started)
         return Fitted(model, history, monitor.best, monitor.best_epoch)
+
+
+def _batches(family: KerasFamily, enc: Encoded, y: np.ndarray, batch_size: int, seed: int) -> Any:
+    """The fit rows as shuffled batches whose inputs are built on demand (a fresh order each epoch)."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.order = self.rng.permutation(enc.fit)
+
+        def __len__(self) -> int:
+            return -(-self.order.size // batch_size)
+
+        def __getitem__(self, i: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+            rows = self.order[i * batch_size : (i + 1) * batch_size]
+            return family.inputs(enc, enc.users[rows], enc.movies[rows]), y[rows]
+
+        def on_epoch_end(self) -> None:
+            self.order = self.rng.permutation(enc.fit)
+
+    return Batches()
 
 
 def _epoch_monitor(val_rmse: Callable[[], float] | None, params: KerasParams, on_epoch: EpochCallback | None):  # type: ignore[no-untyped-def]

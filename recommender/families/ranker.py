@@ -42,6 +42,11 @@ EASE_LAMBDAS = (100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0)
 SERVE_RANKS = (8, 16, 32, 48, 64, 96)
 #: weight of the sequence part against the item-item part (0 = item-item only, None = sequence only)
 BLENDS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, None)
+#: validation users x ranked movies scored at once (fewer users on a big catalogue: bounds memory)
+VAL_SCORE_CELLS = 60_000_000
+#: EASE's lambda is chosen on at most this many of the most-rated movies (each candidate is a dense
+#: inverse, cubic in the movies); the chosen one is then fitted on all of them
+GRID_MAX_ITEMS = 5000
 
 
 # --- the item-item part --------------------------------------------------------------------------
@@ -51,6 +56,13 @@ def _ease_items(h: Histories, p: RankerParams) -> np.ndarray:
     if p.ease_max_items and eligible.size > p.ease_max_items:
         eligible = eligible[np.argsort(-counts[eligible], kind="stable")[: p.ease_max_items]]
     return np.sort(eligible)
+
+
+def _ease_grid_items(h: Histories, items: np.ndarray) -> np.ndarray:
+    if items.size <= GRID_MAX_ITEMS:
+        return items
+    counts = np.bincount(np.concatenate(h.items), minlength=h.n_items)[items]
+    return np.sort(items[np.argsort(-counts, kind="stable")[:GRID_MAX_ITEMS]])
 
 
 def _item_gram(h: Histories, items: np.ndarray) -> np.ndarray:
@@ -172,9 +184,11 @@ def fit_ranker(
     fit, relevant = carve_latest(_without(full, exclude_users), p.val_last)
     rng = np.random.default_rng(seed)
     val_users = np.array(sorted(relevant), dtype=np.int64)
-    if val_users.size > p.val_users:
-        val_users = np.sort(rng.choice(val_users, p.val_users, replace=False))
+    n_val = min(p.val_users, max(500, VAL_SCORE_CELLS // fit.n_items))
+    if val_users.size > n_val:
+        val_users = np.sort(rng.choice(val_users, n_val, replace=False))
     val_rows = [fit.items[u] for u in val_users]
+    log.info("ranker: %d users' histories in %.1f s", len(full.items), time.perf_counter() - started)
 
     def mean_ndcg(scores: np.ndarray) -> float:
         if not len(val_users):
@@ -203,19 +217,26 @@ def fit_ranker(
     lam, item_val, val_csr = p.ease_lambda, None, _no_item_part(fit.n_items)
     if items.size:
         g = _item_gram(fit, items)
-        tried = {}
-        for candidate in [lam] if lam is not None else EASE_LAMBDAS:
-            csr = _item_part(g, items, fit.n_items, candidate, p)
+
+        def item_scores(g: np.ndarray, items: np.ndarray, lam: float) -> tuple[np.ndarray | None, tuple]:
+            csr = _item_part(g, items, fit.n_items, lam, p)
             probe = _item_only(fit.movie_ids, csr, p.tau)
-            scores = (
-                np.vstack([probe.item_scores(probe.history(fit.movie_ids[r])) for r in val_rows])
-                if val_rows
-                else None
-            )
-            tried[candidate] = (mean_ndcg(scores) if scores is not None else float("nan"), scores, csr)
-        lam = max(tried, key=lambda c: (np.nan_to_num(tried[c][0], nan=-1.0), -c))
-        item_val, val_csr = tried[lam][1], tried[lam][2]
-        choice["val_ndcg_ease"] = {str(k): v[0] for k, v in tried.items()}
+            rows = [probe.item_scores(probe.history(fit.movie_ids[r])) for r in val_rows]
+            return (np.vstack(rows) if rows else None), csr
+
+        grid = _ease_grid_items(fit, items)  # the most-rated ones on a big catalogue
+        g_grid = g if grid.size == items.size else g[np.ix_(np.isin(items, grid), np.isin(items, grid))]
+        tried: dict[float, float] = {}
+        order = lambda c: (np.nan_to_num(tried[c], nan=-1.0), -c)  # noqa: E731
+        for candidate in [lam] if lam is not None else EASE_LAMBDAS:
+            scores, csr = item_scores(g_grid, grid, candidate)
+            tried[candidate] = mean_ndcg(scores) if scores is not None else float("nan")
+            if len(tried) == 1 or order(candidate) > order(lam):  # keep one score matrix, not all
+                lam, item_val, val_csr = candidate, scores, csr
+        if grid.size < items.size:
+            item_val, val_csr = item_scores(g, items, lam)
+        choice["val_ndcg_ease"] = {str(k): v for k, v in tried.items()}
+        log.info("ranker: EASE lambda %s chosen, %.1f s into the fit", lam, time.perf_counter() - started)
     choice["ease_lambda"] = lam
 
     blend = p.blend
@@ -251,6 +272,7 @@ def fit_ranker(
         csr = _item_part(g if p.refit else _item_gram(fit, items), items, source.n_items, lam, p)
     else:
         csr = _no_item_part(source.n_items)
+    log.info("ranker: refitted, %.1f s into the fit", time.perf_counter() - started)
     ranking = _assemble(model, csr, source, p, blend)
     choice["parity_max_abs_diff"] = _check_parity(model, ranking, source)  # before the projection
     ranking = ranking.reduced(rank)

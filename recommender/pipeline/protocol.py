@@ -1,24 +1,30 @@
 """The worker protocol: the trainer's ``--progress-json`` events, one JSON object per stdout line.
 
 Every event is a frozen dataclass with one ``to_dict`` / ``from_dict``; the ``"event"`` key names
-its kind. A run emits one :class:`Start`, then :class:`Epoch` (training) or :class:`Progress`
-(``--evaluate``) events, and always ends with one :class:`Done`. Numbers that are not finite
-travel as ``null``, so every line is strict JSON. No TensorFlow here: the bot parses these.
+its kind. A run emits one :class:`Start`, then :class:`Epoch` (training) and :class:`Progress`
+(stages of training, or ``--evaluate``'s steps) events, and always ends with one :class:`Done`.
+Numbers that are not finite travel as ``null``, so every line is strict JSON. No TensorFlow here:
+the bot parses these.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import math
+import resource
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self, TextIO
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Done", "Epoch", "Event", "Progress", "Reporter", "Start", "event_from_dict", "finite"]
 
@@ -137,7 +143,8 @@ class Epoch(_Event):
 
 @dataclass(frozen=True)
 class Progress(_Event):
-    """A line of progress of ``--evaluate`` (one split and algorithm scored)."""
+    """A line of progress: a stage of training without epochs begins (``Reporter.phase``), or one
+    split and algorithm of ``--evaluate`` was scored."""
 
     kind: ClassVar[str] = "progress"
 
@@ -201,6 +208,17 @@ class Reporter:
         self.quiet = quiet
         self._last = time.monotonic()
 
+    @contextlib.contextmanager
+    def phase(self, name: str, *, event: bool = True) -> Iterator[None]:
+        """A stage of a run: a Progress event as it starts (not before Start: ``event=False``); its
+        seconds and the process's peak memory so far are logged as it ends (where a run spends)."""
+        if event:
+            self.emit(Progress(name))
+        started = time.perf_counter()
+        yield
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
+        log.info("%s: %.1f s, peak RSS so far %d MiB", name, time.perf_counter() - started, peak)
+
     def emit(self, event: Event) -> None:
         if self.out is not None:
             self.out.write(json.dumps(event.to_dict(), allow_nan=False, default=json_default) + "\n")
@@ -221,6 +239,8 @@ class Reporter:
             parts += [f"{k} {v:.4f}" for k, v in values if v is not None and math.isfinite(v)]
             print("  ".join(parts) + f"  ({now - self._last:.1f}s)", file=sys.stderr, flush=True)
             self._last = now
+        elif isinstance(event, Progress):
+            print(event.message, file=sys.stderr, flush=True)
         elif isinstance(event, Start) and event.n_ratings is not None:
             print(
                 f"training {event.family} on {event.dataset}: {event.n_ratings:,} ratings "

@@ -117,11 +117,19 @@ async def test_publishes_a_complete_version_with_member_users(env: Path) -> None
     await add_members(env)
     code, events = run(["--seed", "3"])
     assert code == train.EXIT_OK, events[-1]
-    start, *epochs, done = events
+    start, *middle, done = events
     assert start["event"] == "start" and done["event"] == "done"
     assert start["dataset"] == "ml-100k" and start["family"] == "mf"
     assert start["n_members"] == 2 and start["n_member_ratings"] == 5
-    assert [e["event"] for e in epochs] == ["epoch"] * len(epochs)
+    epochs = [e for e in middle if e["event"] == "epoch"]
+    stages = [e["message"] for e in middle if e["event"] == "progress"]
+    assert len(epochs) + len(stages) == len(middle)
+    assert stages == [
+        "fitting the rating and ranking models",
+        "scoring the held-out ratings",
+        "comparing with the serving version",
+        "saving the model",
+    ]
     stars = [e for e in epochs if e["stage"] == "rating"]
     ranking = [e for e in epochs if e["stage"] == "ranking"]
     assert 1 <= len(stars) <= 2 and [e["epoch"] for e in stars] == list(range(1, len(stars) + 1))
@@ -281,7 +289,7 @@ def test_progress_json_stdout_is_json_lines_only(baseline: Baseline) -> None:
     events = [json.loads(line) for line in baseline.proc.stdout.splitlines()]  # every line parses
     assert events[0]["event"] == "start"
     assert events[-1]["event"] == "done" and events[-1]["published"]
-    assert {e["event"] for e in events[1:-1]} == {"epoch"}
+    assert {e["event"] for e in events[1:-1]} == {"epoch", "progress"}  # progress: stages of the run
     # Logs (and TensorFlow's chatter) went to stderr instead.
     assert "current model version is now" in baseline.proc.stderr
 
