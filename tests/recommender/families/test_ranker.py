@@ -8,6 +8,7 @@ import pytest
 
 from recommender.families.ranker import RankerParams, fit_ranker
 from recommender.families.sequences import carve_latest, histories
+from recommender.scoring.ranking import RankingModel
 
 N_ITEMS = 40
 SMALL = {"dim": 16, "epochs": 12, "patience": 4, "batch_size": 64, "cuts_per_rating": 0.5, "lr": 0.02}
@@ -22,6 +23,18 @@ def chains(n_users: int = 120, length: int = 14, seed: int = 0) -> pd.DataFrame:
         for t in range(length):
             rows.append((u, 1000 + start + t, 4.0 + (t % 2) * 0.5, 10_000 * u + t))
     return pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "timestamp"])
+
+
+def chain_hits(model: RankingModel) -> int:
+    """Of 15 chain walks s..s+5, how often the whole top 5 is among the chain's next ten movies."""
+    hits = 0
+    for start in range(5, 20):
+        seen = [1000 + start + t for t in range(6)]
+        scores = model.scores(model.history(seen))
+        scores[model.movie_index(seen)] = -np.inf
+        top5 = model.movie_ids[np.argsort(-scores)[:5]]
+        hits += int(all(seen[-1] < m <= seen[-1] + 10 for m in top5))  # it predicts the next 10
+    return hits
 
 
 def test_histories_are_in_time_order_and_carving_holds_out_the_latest():
@@ -49,13 +62,7 @@ def test_learns_what_comes_next_and_exports_with_parity():
     info = ranker.metrics
     assert info["parity_max_abs_diff"] < 1e-3
     assert 1 <= info["best_epoch"] <= SMALL["epochs"]
-    hits = 0
-    for start in range(5, 20):
-        seen = [1000 + start + t for t in range(6)]
-        scores = ranker.scores(ranker.history(seen))
-        scores[ranker.movie_index(seen)] = -np.inf
-        top5 = ranker.movie_ids[np.argsort(-scores)[:5]]
-        hits += int(all(seen[-1] < m <= seen[-1] + 10 for m in top5))  # it predicts the next 10
+    hits = chain_hits(ranker)
     assert hits >= 12, f"the top 5 were the chain's next movies only {hits}/15 times"
 
 

@@ -9,7 +9,7 @@ from recommender.families import keras_fit, ranker, ranker_keras, training
 from recommender.families.ranker_params import RankerParams
 from recommender.families.sequences import histories
 from recommender.scoring.itemitem import gram
-from tests.recommender.families.test_ranker import SMALL, chains
+from tests.recommender.families.test_ranker import SMALL, chain_hits, chains
 from tests.recommender.families.test_training import SCALE, TINY, synthetic
 
 
@@ -57,13 +57,7 @@ def test_sampled_softmax_learns_what_comes_next_and_exports_with_parity(monkeypa
     monkeypatch.setattr(ranker_keras, "SAMPLED_BATCH", 64)
     model = ranker.fit_ranker(chains(), {**SMALL, "blend": None}, seed=0)
     assert model.metrics["parity_max_abs_diff"] < 1e-3
-    hits = 0
-    for start in range(5, 20):
-        seen = [1000 + start + t for t in range(6)]
-        scores = model.scores(model.history(seen))
-        scores[model.movie_index(seen)] = -np.inf
-        top5 = model.movie_ids[np.argsort(-scores)[:5]]
-        hits += int(all(seen[-1] < m <= seen[-1] + 10 for m in top5))
+    hits = chain_hits(model)
     assert hits >= 10, f"the top 5 were the chain's next movies only {hits}/15 times"
 
 
