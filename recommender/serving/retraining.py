@@ -13,6 +13,7 @@ once the holder is gone (dead pid on this host) it records what that run left in
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -181,15 +182,8 @@ class Retraining:
             reason=done.reason,
             metrics=dict(done.metrics),
         )
-        await self.storage.record_retrain(
-            started_at=record.started_at,
-            finished_at=record.finished_at,
-            trigger=record.trigger,
-            published=record.published,
-            version=record.version,
-            reason=record.reason,
-            metrics=dict(record.metrics),
-        )
+        # storage sits below the serving contract, so it takes the record's fields, not the record
+        await self.storage.record_retrain(**dataclasses.asdict(record))
         return record
 
     async def _record_version(self, version: str, done: Done, published: bool) -> None:

@@ -30,6 +30,20 @@ def original_edits(env) -> list[dict]:
     ]
 
 
+def hold_retrain(simcord_env, fake_service, reason: str, then: Exception | None = None) -> asyncio.Event:
+    """Make the fake's retrain wait (an intentional external wait: simcord settles meanwhile) until
+    the returned event is set; then finish, or raise ``then``."""
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        await simcord_env.external_wait(release.wait(), reason=reason)
+        if then is not None:
+            raise then
+
+    fake_service.retrain_gate = hold
+    return release
+
+
 async def test_admin_commands_are_hidden_from_members(simcord_env, world):
     visible = world.member.available_commands(world.channel)
     assert {"rate", "recommend", "predict", "similar", "ratings", "forget"} <= set(visible)
@@ -109,13 +123,7 @@ async def test_retrain_that_is_not_published_says_why(simcord_env, world, fake_s
 async def test_a_second_retrain_while_one_runs_joins_it_and_gets_the_result_too(
     simcord_env, world, fake_service
 ):
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        # An intentional external wait: simcord settles while the first retrain is still running.
-        await simcord_env.external_wait(release.wait(), reason="first retrain held by the test")
-
-    fake_service.retrain_gate = hold
+    release = hold_retrain(simcord_env, fake_service, "first retrain held by the test")
     first = await world.admin.slash(world.channel, "retrain")
     assert first.acknowledged and first.response.embeds == []  # still training
 
@@ -136,13 +144,8 @@ async def test_a_second_retrain_while_one_runs_joins_it_and_gets_the_result_too(
 async def test_an_admin_who_joined_hears_when_the_run_fails(simcord_env, world, fake_service):
     from recommender.core.errors import RecommenderError
 
-    release = asyncio.Event()
-
-    async def hold_then_fail() -> None:
-        await simcord_env.external_wait(release.wait(), reason="first retrain held by the test")
-        raise RecommenderError("the worker could not start")
-
-    fake_service.retrain_gate = hold_then_fail
+    failure = RecommenderError("the worker could not start")
+    release = hold_retrain(simcord_env, fake_service, "first retrain held by the test", then=failure)
     first = await world.admin.slash(world.channel, "retrain")
     second = await world.admin.slash(world.channel, "retrain")
     assert "I'll post its results here" in second.response.content
@@ -158,12 +161,7 @@ async def test_an_admin_who_joined_hears_when_the_run_fails(simcord_env, world, 
 async def test_a_run_that_outlasts_the_token_posts_its_result_in_the_channel(
     simcord_env, world, fake_service
 ):
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        await simcord_env.external_wait(release.wait(), reason="a long retrain held by the test")
-
-    fake_service.retrain_gate = hold
+    release = hold_retrain(simcord_env, fake_service, "a long retrain held by the test")
     started = await world.admin.slash(world.channel, "retrain")
     edits_before = len(original_edits(simcord_env))
     await simcord_env.advance_time(20 * 60)  # past Discord's 15 minutes
@@ -186,12 +184,7 @@ async def test_an_edit_refused_for_an_expired_token_falls_back_to_the_channel(
     from bot import retrain
 
     monkeypatch.setattr(retrain.token_valid, "__kwdefaults__", {"margin": -3600.0})
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        await simcord_env.external_wait(release.wait(), reason="a long retrain held by the test")
-
-    fake_service.retrain_gate = hold
+    release = hold_retrain(simcord_env, fake_service, "a long retrain held by the test")
     await world.admin.slash(world.channel, "retrain")
     await simcord_env.advance_time(16 * 60)
     edits_before = len(original_edits(simcord_env))
