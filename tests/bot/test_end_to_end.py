@@ -15,6 +15,7 @@ import bot.__main__ as cli
 from bot.client import create_bot
 from recommender.core.config import Settings
 from recommender.pipeline.worker import TrainingWorker
+from tests.bot.test_admin_commands import original_edits
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +65,11 @@ async def test_rate_retrain_recommend_cycle(settings):
             trained = await admin.slash(channel, "retrain")
             embed = trained.response.embeds[0]
             assert embed.title == "New model published", embed.description
+            # what the admin watched while it trained: plain stage words, no event names
+            watched = [e["content"] for e in original_edits(env) if e.get("content")]
+            assert watched and watched[0] == "Training started in the worker…", watched
+            assert all(w.startswith(("Training", "Checking picks for new members")) for w in watched), watched
+            assert not any(f"({kind})" in w for w in watched for kind in ("epoch", "progress", "start"))
             # a real run's metrics.json: held-out RMSE and NDCG@5 lead, not its first keys
             assert embed.fields[0].value.startswith("Held-out RMSE **"), embed.fields[0].value
             assert "NDCG@5 **" in embed.fields[0].value
