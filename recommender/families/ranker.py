@@ -25,7 +25,7 @@ from recommender.families.base import EpochCallback, ExportParityError
 from recommender.families.ranker_keras import sequence_scores, train_sequence
 from recommender.families.ranker_params import RankerParams
 from recommender.families.sequences import Histories, carve_latest, histories, ndcg_of_scores
-from recommender.scoring.itemitem import ease_weights, gram, rated_matrix, sparse_rows, top_per_row
+from recommender.scoring.itemitem import ease_weights, sparse_rows, top_per_row
 from recommender.scoring.ranking import RankingModel
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,10 @@ __all__ = ["RankerParams", "StarWeightChooser", "fit_ranker"]
 StarWeightChooser = Callable[[RankingModel], tuple[tuple[tuple[int, float], ...], dict]]
 
 PARITY_TOLERANCE = 1e-3
-GRAM_CHUNK = 4096
+#: with ``refit`` on auto, the validation fit is refitted on every rating only when the ratings it
+#: held back (validation tails, newcomers) are at least this share of them: at scale they are a
+#: sliver, and the refit would cost as much as the fit
+REFIT_MIN_SHARE = 0.01
 EASE_LAMBDAS = (100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0)
 #: narrower projections of the sequence part tried for serving (the full width is always a candidate)
 SERVE_RANKS = (8, 16, 32, 48, 64, 96)
@@ -66,19 +69,26 @@ def _ease_grid_items(h: Histories, items: np.ndarray) -> np.ndarray:
 
 
 def _item_gram(h: Histories, items: np.ndarray) -> np.ndarray:
+    """``X'X`` over ``items`` for the binary users x items matrix ``X`` of ``h`` (float64 counts).
+
+    Multiplied sparse: the work is the sum of each user's squared count of rated ``items``, a
+    fraction of the dense product's users x items^2 at scale. Counts are exact in float32.
+    """
+    import scipy.sparse
+
     local = np.full(h.n_items, -1, dtype=np.int64)
     local[items] = np.arange(items.size)
-    g = np.zeros((items.size, items.size), dtype=np.float64)
-    for start in range(0, len(h.items), GRAM_CHUNK):  # a dense users x items chunk at a time
-        rows, cols = [], []
-        for u, it in enumerate(h.items[start : start + GRAM_CHUNK]):
-            mapped = local[it]
-            mapped = mapped[mapped >= 0]
-            rows.append(np.full(mapped.size, u))
-            cols.append(mapped)
-        n = min(GRAM_CHUNK, len(h.items) - start)
-        g += gram(rated_matrix(np.concatenate(rows), np.concatenate(cols), n, items.size))
-    return g
+    mapped = [local[it] for it in h.items]
+    cols = np.concatenate(mapped) if mapped else np.zeros(0, np.int64)
+    rows = np.repeat(np.arange(len(mapped)), [m.size for m in mapped])
+    keep = cols >= 0
+    x = scipy.sparse.csr_matrix(
+        (np.ones(int(keep.sum()), np.float32), (rows[keep], cols[keep])), shape=(len(mapped), items.size)
+    )
+    x.sum_duplicates()
+    x.data[:] = 1.0  # a movie rated twice by one user counts once
+    g = (x.T @ x).toarray()
+    return g.astype(np.float64)
 
 
 def _item_only(movie_ids: np.ndarray, csr: tuple, tau: float) -> RankingModel:
@@ -97,6 +107,23 @@ def _no_item_part(n_items: int) -> tuple:
 
 
 # --- choosing on validation, refitting, exporting ------------------------------------------------
+def _restore_unscored(fit: Histories, base: Histories, scored: np.ndarray) -> Histories:
+    """``fit`` with every user but the ``scored`` ones given back their whole history: when only a
+    sample is scored (a big dataset), holding the rest back would only take ratings from the fit."""
+    keep = np.zeros(len(base.items), dtype=bool)
+    keep[scored] = True
+    return Histories(
+        fit.movie_ids,
+        fit.users,
+        [f if k else b for f, b, k in zip(fit.items, base.items, keep, strict=True)],
+        [f if k else b for f, b, k in zip(fit.stars, base.stars, keep, strict=True)],
+    )
+
+
+def _n_ratings(h: Histories) -> int:
+    return sum(len(it) for it in h.items)
+
+
 def _without(h: Histories, users: Collection[str]) -> Histories:
     if not users:
         return h
@@ -168,7 +195,7 @@ def fit_ranker(
     exclude_users: Collection[str] = (),
     choose_star_weights: StarWeightChooser | None = None,
 ) -> RankingModel:
-    """Fit, choose on validation, refit on everything and export the ranking model for ``ratings``.
+    """Fit, choose on validation, refit on everything (see ``refit``) and export the ranking model for ``ratings``.
 
     ``exclude_users`` (user keys) are left out of the validation fit only, so that
     ``choose_star_weights`` can score them as new members with the validation model; the refit
@@ -181,12 +208,14 @@ def fit_ranker(
     if not ranked.size:
         raise ValueError(f"ranker: no movie has {p.min_count} or more ratings to learn from")
     full = histories(ratings, ranked)
-    fit, relevant = carve_latest(_without(full, exclude_users), p.val_last)
+    base = _without(full, exclude_users)
+    fit, relevant = carve_latest(base, p.val_last)
     rng = np.random.default_rng(seed)
     val_users = np.array(sorted(relevant), dtype=np.int64)
     n_val = min(p.val_users, max(500, VAL_SCORE_CELLS // fit.n_items))
     if val_users.size > n_val:
         val_users = np.sort(rng.choice(val_users, n_val, replace=False))
+        fit = _restore_unscored(fit, base, val_users)
     val_rows = [fit.items[u] for u in val_users]
     log.info("ranker: %d users' histories in %.1f s", len(full.items), time.perf_counter() - started)
 
@@ -263,16 +292,21 @@ def fit_ranker(
     if choose_star_weights is not None:
         star_table, choice["newcomers"] = choose_star_weights(val_model)
 
-    if p.refit:
+    held_back = _n_ratings(full) - _n_ratings(fit)
+    refit = p.refit if p.refit is not None else held_back >= REFIT_MIN_SHARE * _n_ratings(full)
+    choice["held_back"], choice["refit"] = held_back, refit
+    source, csr = fit, val_csr
+    if refit:
+        source = full
         model, _, _ = train_sequence(full, p, seed, max(1, best_epoch), None, on_epoch)
         items = _ease_items(full, p)
-        g = _item_gram(full, items) if items.size else None
-    source = full if p.refit else fit
-    if items.size and lam is not None:
-        csr = _item_part(g if p.refit else _item_gram(fit, items), items, source.n_items, lam, p)
+        if items.size and lam is not None:
+            csr = _item_part(_item_gram(full, items), items, full.n_items, lam, p)
+        else:
+            csr = _no_item_part(full.n_items)
+        log.info("ranker: refitted on every rating, %.1f s into the fit", time.perf_counter() - started)
     else:
-        csr = _no_item_part(source.n_items)
-    log.info("ranker: refitted, %.1f s into the fit", time.perf_counter() - started)
+        log.info("ranker: the validation fit is served (%d ratings were held back)", held_back)
     ranking = _assemble(model, csr, source, p, blend)
     choice["parity_max_abs_diff"] = _check_parity(model, ranking, source)  # before the projection
     ranking = ranking.reduced(rank)

@@ -53,7 +53,9 @@ class RankerParams:
     #: the rating model fitted without the newcomers reads at most this many ratings (a sample of
     #: users beyond): it bounds what the choice adds to a run on big datasets
     newcomer_fit_ratings: int = 2_000_000
-    refit: bool = True
+    #: refit both parts on every rating after choosing; None: only when the validation held back
+    #: a share of the ratings worth it (``ranker.REFIT_MIN_SHARE``)
+    refit: bool | None = None
 
     def __post_init__(self) -> None:
         checks = {
