@@ -22,7 +22,7 @@ from recommender.families.base import EpochCallback, FamilyParams, TrainResult
 from recommender.families.keras_fit import choose_rank_weight, configure_tensorflow
 from recommender.families.newcomers import MIN_NEWCOMERS, carve_newcomers, choose_star_weights
 from recommender.families.ranker import RankerParams, StarWeightChooser, fit_ranker
-from recommender.features.encoding import Encoded, encode, user_keys_of
+from recommender.features.encoding import Encoded, encode, user_keys_of, without_rows
 from recommender.scoring.linalg import score
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,9 @@ def train_model(
         "rank_weight": result.rank_weight,
         "fit_seconds": fit_seconds,
     }
+    # from here on nothing reads a per-rating array of the encoding
+    result.encoded = enc = without_rows(enc)
+    del val_u, val_m, val_pred, val_err
     ranking = None
     if ranker is not None and serving is not None:
         rp = ranker if isinstance(ranker, RankerParams) else RankerParams.from_overrides(ranker)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 from dataclasses import dataclass
 
@@ -13,7 +15,7 @@ from recommender.features.content import ContentFeatures
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Encoded", "encode", "user_keys_of"]
+__all__ = ["Encoded", "encode", "user_keys_of", "without_rows"]
 
 
 @dataclass
@@ -40,6 +42,21 @@ class Encoded:
     @property
     def movie_index(self) -> dict[int, int]:
         return {int(m): i for i, m in enumerate(self.movie_ids.tolist())}
+
+
+def without_rows(enc: Encoded) -> Encoded:
+    """``enc`` without its per-rating arrays (indices, features and counts stay): what a run keeps
+    once the rating model is fitted and checked, so they are not carried through the ranking
+    model's fit (most of a gigabyte at ml-32m's size)."""
+    empty = np.zeros(0, dtype=np.int64)  # not [:0] slices: a view would keep the arrays alive
+    return dataclasses.replace(
+        enc,
+        users=np.zeros(0, enc.users.dtype),
+        movies=np.zeros(0, enc.movies.dtype),
+        ratings=np.zeros(0, enc.ratings.dtype),
+        fit=empty,
+        val=empty,
+    )
 
 
 def user_keys_of(ratings: pd.DataFrame) -> pd.Series:
