@@ -302,19 +302,20 @@ def choose_rank_weight(score_rows: Callable[[np.ndarray], np.ndarray], enc: Enco
     rng = np.random.default_rng(0)
     if users.size > 600:  # a sample is plenty to choose one number, and keeps big runs cheap
         users = np.sort(rng.choice(users, 600, replace=False))
-    fit_u, fit_m = enc.users[enc.fit], enc.movies[enc.fit]
-    order = np.argsort(fit_u, kind="stable")
-    starts = np.searchsorted(fit_u[order], users)
-    ends = np.searchsorted(fit_u[order], users, side="right")
+    # the sampled users' fit rows, found without copying or sorting the whole fit slice (tens of
+    # millions of rows at scale)
+    rows = np.flatnonzero(np.isin(enc.users, users))
+    rows = rows[~np.isin(rows, enc.val)]
+    row_users = enc.users[rows]
+    seen = [enc.movies[rows[row_users == user]] for user in users]
     base = score_rows(users)  # (len(users), I)
     prior = np.log1p(enc.counts.astype(np.float64))
     totals = {}
     for w in RANK_WEIGHTS:
-        scores = base + w * prior
         total = 0.0
         for row, user in enumerate(users):
-            s = scores[row].copy()
-            s[fit_m[order[starts[row] : ends[row]]]] = -np.inf
+            s = base[row] + w * prior
+            s[seen[row]] = -np.inf
             top = top_k(s, enc.movie_ids, k)
             rel = set(val_m[(val_u == user) & relevant_rows].tolist())
             total += ndcg_at_k(top.tolist(), rel, k)
