@@ -191,6 +191,7 @@ class TrainResult:
     metrics: dict
     fit_seconds: float
     rank_weight: float = 0.0
+    #: the run's encoding; without its per-rating arrays when a ranking model was fitted too
     encoded: Encoded | None = field(default=None, repr=False)
 
 

@@ -59,20 +59,24 @@ class Newcomers:
 
 
 def carve_newcomers(
-    ratings: pd.DataFrame, share: float, cap: int, seed: int
+    ratings: pd.DataFrame, share: float, cap: int, seed: int, max_kept: int | None = None
 ) -> tuple[pd.DataFrame, Newcomers]:
     """Hold out ``share`` of the users who have enough ratings to be scored (at most ``cap``).
 
-    Returns the ratings without them and the newcomers; draws with ``seed``.
+    Returns the ratings without them and the newcomers; draws with ``seed``. With ``max_kept``,
+    the ratings returned are a sample of whole users of about that many ratings (what the check's
+    rating model is fitted on): taken in one copy, never a copy of every other rating first.
     """
     keys = user_keys_of(ratings)
-    counts = keys.value_counts()
-    eligible = np.sort(counts.index[counts >= max(FIRST_N) + MIN_REST].to_numpy(dtype=str))
-    take = min(cap, round(len(counts) * share), eligible.size)
+    codes, names = pd.factorize(keys)  # users in order of first appearance
+    counts = np.bincount(codes, minlength=len(names))
+    eligible = np.sort(names[counts >= max(FIRST_N) + MIN_REST].to_numpy(dtype=str))
+    take = min(cap, round(len(names) * share), eligible.size)
     if take <= 0:
         return ratings, Newcomers({})
     chosen = set(np.random.default_rng(seed).choice(eligible, take, replace=False).tolist())
-    held = keys.isin(chosen).to_numpy()
+    chosen_codes = np.flatnonzero(pd.Index(names).isin(chosen))
+    held = np.isin(codes, chosen_codes)
     mine = ratings.loc[held].assign(_key=keys[held].to_numpy())
     # time order, file order on ties: what the ranking model reads a history in
     mine = mine.iloc[
@@ -86,7 +90,13 @@ def carve_newcomers(
         relevant = frozenset(ids[later:][stars[later:] >= RELEVANT].tolist())
         if relevant:
             users[str(key)] = Newcomer(ids, stars, relevant)
-    return ratings.loc[~held], Newcomers(users)
+    kept = ~held
+    n_kept = int(kept.sum())
+    if max_kept is not None and n_kept > max_kept:
+        others = np.setdiff1d(np.arange(len(names)), chosen_codes)  # in order of first appearance
+        pick = np.random.default_rng(seed).random(others.size) < max_kept / n_kept
+        kept = np.isin(codes, others[pick])
+    return ratings.loc[kept], Newcomers(users)
 
 
 def _ndcg_by_weight(

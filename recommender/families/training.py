@@ -22,7 +22,7 @@ from recommender.families.base import EpochCallback, FamilyParams, TrainResult
 from recommender.families.keras_fit import choose_rank_weight, configure_tensorflow
 from recommender.families.newcomers import MIN_NEWCOMERS, carve_newcomers, choose_star_weights
 from recommender.families.ranker import RankerParams, StarWeightChooser, fit_ranker
-from recommender.features.encoding import Encoded, encode, user_keys_of, without_rows
+from recommender.features.encoding import Encoded, encode, without_rows
 from recommender.scoring.linalg import score
 
 log = logging.getLogger(__name__)
@@ -89,11 +89,12 @@ def train_model(
         "rank_weight": result.rank_weight,
         "fit_seconds": fit_seconds,
     }
-    # from here on nothing reads a per-rating array of the encoding
-    result.encoded = enc = without_rows(enc)
-    del val_u, val_m, val_pred, val_err
     ranking = None
     if ranker is not None and serving is not None:
+        # nothing reads the encoding's per-rating arrays from here on: not carried through the
+        # ranking model's fit (most of a gigabyte at ml-32m's size)
+        result.encoded = enc = without_rows(enc)
+        del val_u, val_m, val_pred, val_err
         rp = ranker if isinstance(ranker, RankerParams) else RankerParams.from_overrides(ranker)
         held, chooser = newcomer_check(ratings, movies, rp, scale, family, p, seed, on_epoch)
         ranking = fit_ranker(ratings, rp, seed, on_epoch, exclude_users=held, choose_star_weights=chooser)
@@ -130,16 +131,13 @@ def newcomer_check(
     """
     if not rp.choose_star_weights or rp.newcomers <= 0 or rp.max_newcomers <= 0:
         return [], None
-    kept, newcomers = carve_newcomers(ratings, rp.newcomers, rp.max_newcomers, seed)
+    # a sample of whole users bounds the extra fit on big datasets
+    kept, newcomers = carve_newcomers(
+        ratings, rp.newcomers, rp.max_newcomers, seed, max_kept=rp.newcomer_fit_ratings
+    )
     if len(newcomers) < MIN_NEWCOMERS:
         log.info("star weights: %d newcomers, too few to choose on; the fallback table", len(newcomers))
         return [], None
-    if len(kept) > rp.newcomer_fit_ratings:  # a sample of whole users bounds the extra fit
-        keys = user_keys_of(kept)
-        users = keys.unique()
-        share = rp.newcomer_fit_ratings / len(kept)
-        pick = np.random.default_rng(seed).random(users.size) < share
-        kept = kept.loc[keys.isin(users[pick]).to_numpy()]
 
     def newcomer_epoch(event: dict) -> None:
         if on_epoch is not None:

@@ -54,6 +54,21 @@ def test_carving_holds_out_whole_users_with_enough_ratings():
     assert carve_newcomers(ratings, 0.5, 10, seed=0)[1].users.keys() == newcomers.users.keys()
 
 
+def test_a_bounded_fit_keeps_a_sample_of_whole_users_and_no_newcomer():
+    ratings = newcomer_ratings(200)  # 30 ratings each
+    everyone, newcomers = carve_newcomers(ratings, share=0.1, cap=20, seed=3)
+    sample, same = carve_newcomers(ratings, share=0.1, cap=20, seed=3, max_kept=1800)
+    assert same.users.keys() == newcomers.users.keys()
+    held = {int(k.split(":")[1]) for k in newcomers.users}
+    users = set(sample["user_id"])
+    assert not users & held and users < set(everyone["user_id"])
+    assert (sample.groupby("user_id").size() == 30).all()  # whole users
+    assert 900 <= len(sample) <= 2700  # about 1800 of the 5400 kept ratings
+    again, _ = carve_newcomers(ratings, share=0.1, cap=20, seed=3, max_kept=1800)
+    pd.testing.assert_frame_equal(again, sample)
+    assert carve_newcomers(ratings, 0.1, 20, seed=3, max_kept=10**6)[0].equals(everyone)
+
+
 def _models(rating_knows: bool):
     """A rating model and a ranker; one ranks the newcomers' later movies first, the other the decoys."""
     item_bias = np.zeros(N_MOVIES)
