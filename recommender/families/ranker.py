@@ -36,6 +36,7 @@ __all__ = ["RankerParams", "StarWeightChooser", "fit_ranker"]
 StarWeightChooser = Callable[[RankingModel], tuple[tuple[tuple[int, float], ...], dict]]
 
 PARITY_TOLERANCE = 1e-3
+GRAM_BLOCK = 1000  # columns of the co-occurrence counts multiplied at once
 #: with ``refit`` on auto, the validation fit is refitted on every rating only when the ratings it
 #: held back (validation tails, newcomers) are at least this share of them: at scale they are a
 #: sliver, and the refit would cost as much as the fit
@@ -71,24 +72,29 @@ def _ease_grid_items(h: Histories, items: np.ndarray) -> np.ndarray:
 def _item_gram(h: Histories, items: np.ndarray) -> np.ndarray:
     """``X'X`` over ``items`` for the binary users x items matrix ``X`` of ``h`` (float64 counts).
 
-    Multiplied sparse: the work is the sum of each user's squared count of rated ``items``, a
-    fraction of the dense product's users x items^2 at scale. Counts are exact in float32.
+    Multiplied sparse, a block of columns at a time: the work is the sum of each user's squared
+    count of rated ``items`` (a fraction of the dense product's users x items^2 at scale), and no
+    sparse product of all the pairs is held at once. Counts are exact in float32.
     """
     import scipy.sparse
 
-    local = np.full(h.n_items, -1, dtype=np.int64)
-    local[items] = np.arange(items.size)
-    mapped = [local[it] for it in h.items]
-    cols = np.concatenate(mapped) if mapped else np.zeros(0, np.int64)
-    rows = np.repeat(np.arange(len(mapped)), [m.size for m in mapped])
-    keep = cols >= 0
+    local = np.full(h.n_items, -1, dtype=np.int32)
+    local[items] = np.arange(items.size, dtype=np.int32)
+    rated = [m[m >= 0] for m in (local[it] for it in h.items)]
+    indptr = np.zeros(len(rated) + 1, dtype=np.int64)
+    np.cumsum([r.size for r in rated], out=indptr[1:])
+    indices = np.concatenate(rated) if rated else np.zeros(0, np.int32)
+    del rated
     x = scipy.sparse.csr_matrix(
-        (np.ones(int(keep.sum()), np.float32), (rows[keep], cols[keep])), shape=(len(mapped), items.size)
+        (np.ones(indices.size, np.float32), indices, indptr), shape=(len(h.items), items.size)
     )
     x.sum_duplicates()
     x.data[:] = 1.0  # a movie rated twice by one user counts once
-    g = (x.T @ x).toarray()
-    return g.astype(np.float64)
+    by_column = x.tocsc()
+    g = np.empty((items.size, items.size), dtype=np.float64)
+    for start in range(0, items.size, GRAM_BLOCK):
+        g[:, start : start + GRAM_BLOCK] = (x.T @ by_column[:, start : start + GRAM_BLOCK]).toarray()
+    return g
 
 
 def _item_only(movie_ids: np.ndarray, csr: tuple, tau: float) -> RankingModel:

@@ -119,7 +119,8 @@ def test_at_scale_an_epoch_must_gain_a_share_of_the_rmse_but_the_best_weights_ar
     assert _monitor_run(curve, 3, 0.0) == (8, 7, 7)
 
 
-def test_sparse_cooccurrence_counts_equal_the_dense_product() -> None:
+def test_sparse_cooccurrence_counts_equal_the_dense_product(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(ranker, "GRAM_BLOCK", 7)  # several column blocks, the last one short
     h = histories(chains(n_users=60, length=9))
     h.items[0] = np.concatenate([h.items[0], h.items[0][:2]])  # a movie rated twice counts once
     items = np.sort(np.random.default_rng(0).choice(h.n_items, 25, replace=False))
