@@ -103,8 +103,11 @@ def _item_only(movie_ids: np.ndarray, csr: tuple, tau: float) -> RankingModel:
     return RankingModel(movie_ids, zeros, zeros, zeros, zeros[:, 0], *csr, tau, 0.0, 1.0)
 
 
-def _item_part(g: np.ndarray, items: np.ndarray, n_items: int, lam: float, p: RankerParams) -> tuple:
-    dense = top_per_row(ease_weights(g, lam), p.ease_neighbours)
+def _item_part(
+    g: np.ndarray, items: np.ndarray, n_items: int, lam: float, p: RankerParams, *, last: bool = False
+) -> tuple:
+    """The item-item part's CSR arrays; ``last``: ``g`` is not needed again (it may be overwritten)."""
+    dense = top_per_row(ease_weights(g, lam, overwrite=last), p.ease_neighbours, inplace=True)
     return sparse_rows(dense, items, n_items)
 
 
@@ -253,11 +256,17 @@ def fit_ranker(
     if items.size:
         g = _item_gram(fit, items)
 
-        def item_scores(g: np.ndarray, items: np.ndarray, lam: float) -> tuple[np.ndarray | None, tuple]:
-            csr = _item_part(g, items, fit.n_items, lam, p)
+        def item_scores(
+            g: np.ndarray, items: np.ndarray, lam: float, last: bool = False
+        ) -> tuple[np.ndarray | None, tuple]:
+            csr = _item_part(g, items, fit.n_items, lam, p, last=last)
+            if not val_rows:
+                return None, csr
             probe = _item_only(fit.movie_ids, csr, p.tau)
-            rows = [probe.item_scores(probe.history(fit.movie_ids[r])) for r in val_rows]
-            return (np.vstack(rows) if rows else None), csr
+            scores = np.empty((len(val_rows), fit.n_items), dtype=np.float32)
+            for i, r in enumerate(val_rows):
+                scores[i] = probe.item_scores(probe.history(fit.movie_ids[r]))
+            return scores, csr
 
         grid = _ease_grid_items(fit, items)  # the most-rated ones on a big catalogue
         g_grid = g if grid.size == items.size else g[np.ix_(np.isin(items, grid), np.isin(items, grid))]
@@ -269,7 +278,10 @@ def fit_ranker(
             if len(tried) == 1 or order(candidate) > order(lam):  # keep one score matrix, not all
                 lam, item_val, val_csr = candidate, scores, csr
         if grid.size < items.size:
-            item_val, val_csr = item_scores(g, items, lam)
+            del g_grid
+            item_val = None  # not held beside its successor
+            item_val, val_csr = item_scores(g, items, lam, last=True)
+        del g
         choice["val_ndcg_ease"] = {str(k): v for k, v in tried.items()}
         log.info("ranker: EASE lambda %s chosen, %.1f s into the fit", lam, time.perf_counter() - started)
     choice["ease_lambda"] = lam

@@ -113,11 +113,13 @@ def _cut(items: np.ndarray, p: RankerParams, rng: np.random.Generator) -> tuple[
 
 
 def sequence_scores(model: Any, rows: list[np.ndarray], n_items: int, tau: float) -> np.ndarray:
-    chunks = []
+    """The Keras part's scores of every movie for each history in ``rows`` (float32, filled in
+    place: no list of chunks beside the result)."""
+    out = np.empty((len(rows), n_items), dtype=np.float32)
     for s in range(0, len(rows), 256):
         xa, xr = _bags(rows[s : s + 256], n_items, tau)
-        chunks.append(np.asarray(model(xa, xr)))
-    return np.vstack(chunks) if chunks else np.zeros((0, n_items), dtype=np.float32)
+        out[s : s + 256] = np.asarray(model(xa, xr))
+    return out
 
 
 def _sampled_step(model: Any, optimizer: Any) -> Any:

@@ -35,10 +35,11 @@ def gram(x: np.ndarray) -> np.ndarray:
     return x.T.astype(np.float64) @ x.astype(np.float64)
 
 
-def ease_weights(g: np.ndarray, lam: float) -> np.ndarray:
+def ease_weights(g: np.ndarray, lam: float, *, overwrite: bool = False) -> np.ndarray:
     """EASE (Steck 2019): ``B = I - P diagMat(1 / diag(P))`` with ``P = (G + lam I)^-1``, zero diagonal.
 
-    ``g`` is the item co-occurrence matrix ``X'X``; a user's scores are ``x_u B``.
+    ``g`` is the item co-occurrence matrix ``X'X``; a user's scores are ``x_u B``. ``overwrite``:
+    ``g`` is not needed afterwards, and a big one may be inverted in its own memory.
     """
     diagonal = np.diag_indices_from(g)
     if g.shape[0] > INPLACE_INVERSE_ABOVE:
@@ -46,7 +47,7 @@ def ease_weights(g: np.ndarray, lam: float) -> np.ndarray:
         # 1 GiB at 8,000 movies
         import scipy.linalg
 
-        a = g.copy()
+        a = g if overwrite else g.copy()
         a[diagonal] += lam
         p = scipy.linalg.inv(a, overwrite_a=True, check_finite=False)
         del a
@@ -71,16 +72,19 @@ def knn_weights(g: np.ndarray, k: int, shrink: float) -> np.ndarray:
     return top_per_row(sim.astype(np.float32), k)
 
 
-def top_per_row(w: np.ndarray, k: int) -> np.ndarray:
-    """``w`` with all but the ``k`` largest entries of each row set to zero (a dense copy)."""
+def top_per_row(w: np.ndarray, k: int, *, inplace: bool = False) -> np.ndarray:
+    """``w`` with all but the ``k`` largest entries of each row set to zero (a dense copy, or ``w``
+    itself with ``inplace``)."""
+    out = w if inplace else w.copy()
     if k >= w.shape[1]:
-        return w.copy()
-    out = np.zeros_like(w)
+        return out
     for start in range(0, w.shape[0], TOP_CHUNK):  # the partition's indices are int64 rows x cols
-        block = w[start : start + TOP_CHUNK]
+        block = out[start : start + TOP_CHUNK]
         keep = np.argpartition(-block, k - 1, axis=1)[:, :k]
         rows = np.arange(block.shape[0])[:, None]
-        out[start + rows, keep] = block[rows, keep]
+        kept = block[rows, keep]
+        block[:] = 0.0
+        block[rows, keep] = kept
     out[out < 0] = 0.0  # a weak negative neighbour only lowers scores: not worth storing
     return out
 
