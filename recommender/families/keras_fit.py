@@ -155,7 +155,9 @@ def _batches(family: KerasFamily, enc: Encoded, y: np.ndarray, batch_size: int, 
     import keras
 
     class Batches(keras.utils.PyDataset):
-        def __init__(self) -> None:
+        # the rows come in as arguments, not from the enclosing scope: a closure would keep them
+        # alive as long as the class, after release()
+        def __init__(self, enc: Encoded, y: np.ndarray) -> None:
             super().__init__()
             self.enc, self.y = enc, y
             self.rng = np.random.default_rng(seed)
@@ -176,7 +178,7 @@ def _batches(family: KerasFamily, enc: Encoded, y: np.ndarray, batch_size: int, 
             ml-32m's size with the encoding's arrays, the targets and the order)."""
             self.enc = self.y = self.order = None
 
-    return Batches()
+    return Batches(enc, y)
 
 
 def _epoch_monitor(  # type: ignore[no-untyped-def]

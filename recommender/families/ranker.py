@@ -129,6 +129,14 @@ def _restore_unscored(fit: Histories, base: Histories, scored: np.ndarray) -> Hi
     )
 
 
+def _standardise(m: np.ndarray) -> np.ndarray:
+    """Each row of ``m`` minus its mean over its standard deviation, in ``m``'s own memory."""
+    sd = np.maximum(m.std(axis=1, keepdims=True), 1e-9)
+    m -= m.mean(axis=1, keepdims=True)
+    m /= sd
+    return m
+
+
 def _n_ratings(h: Histories) -> int:
     return sum(len(it) for it in h.items)
 
@@ -244,7 +252,6 @@ def fit_ranker(
         (lambda m: mean_ndcg(sequence_scores(m, val_rows, fit.n_items, p.tau))) if len(val_users) else None
     )
     model, best_epoch, curve = train_sequence(fit, p, seed, p.epochs, evaluate, on_epoch)
-    seq_val = sequence_scores(model, val_rows, fit.n_items, p.tau)
 
     items = _ease_items(fit, p)
     choice: dict[str, Any] = {
@@ -288,12 +295,17 @@ def fit_ranker(
 
     blend = p.blend
     if blend is None and item_val is not None and len(val_users):
+        # (scored after EASE, so the two score matrices are never beside its dense solve)
+        zs, zi = _standardise(sequence_scores(model, val_rows, fit.n_items, p.tau)), _standardise(item_val)
+        del item_val
+        mixed = np.empty_like(zs)
 
-        def z(m: np.ndarray) -> np.ndarray:
-            return (m - m.mean(axis=1, keepdims=True)) / np.maximum(m.std(axis=1, keepdims=True), 1e-9)
+        def blended(b: float) -> np.ndarray:
+            np.multiply(zs, b, out=mixed)
+            return np.add(mixed, zi, out=mixed)
 
-        zs, zi = z(seq_val), z(item_val)
-        by_blend = {b: mean_ndcg(zs if b is None else (b * zs + zi)) for b in BLENDS}
+        by_blend = {b: mean_ndcg(zs if b is None else blended(b)) for b in BLENDS}
+        del zs, zi, mixed
         blend = max(BLENDS, key=lambda b: (by_blend[b], b is not None, b or 0))  # ties: more item-item
         choice["val_ndcg_blend"] = {str(k): v for k, v in by_blend.items()}
         choice["val_ndcg"] = by_blend[blend]

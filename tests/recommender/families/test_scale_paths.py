@@ -152,3 +152,23 @@ def test_only_the_scored_validation_users_are_held_back_when_they_are_a_sample()
     # (a few of the chains' first and last movies have too few ratings to be ranked)
     assert 110 * 7 < every["held_back"] <= 120 * 7
     assert 0 < sampled["held_back"] <= 10 * 7  # the other 110 train on their whole histories
+
+
+def test_after_a_large_fit_nothing_keeps_the_training_rows_alive(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import gc
+    import weakref
+
+    from recommender.families import get_family, make_params
+    from recommender.features.encoding import encode
+
+    monkeypatch.setattr(keras_fit, "LARGE_FIT_ROWS", 100)
+    monkeypatch.setattr(keras_fit, "MAX_STEPS", 4)
+    train, _, movies = synthetic()
+    params = make_params("hybrid", {**TINY["hybrid"], "epochs": 2})
+    enc = encode(train, movies, params.val_fraction, 0)
+    rows = weakref.ref(enc.users)
+    fitted = get_family("hybrid").fit(params, enc, SCALE, 0, None)
+    del enc
+    gc.collect()
+    assert fitted.model is not None
+    assert rows() is None, "the Keras model still reaches the encoding's per-rating arrays"
