@@ -261,34 +261,35 @@ def fit_ranker(
     }
     lam, item_val, val_csr = p.ease_lambda, None, _no_item_part(fit.n_items)
     if items.size:
-        g = _item_gram(fit, items)
 
-        def item_scores(
-            g: np.ndarray, items: np.ndarray, lam: float, last: bool = False
-        ) -> tuple[np.ndarray | None, tuple]:
-            csr = _item_part(g, items, fit.n_items, lam, p, last=last)
+        def item_scores(csr: tuple) -> np.ndarray | None:
             if not val_rows:
-                return None, csr
+                return None
             probe = _item_only(fit.movie_ids, csr, p.tau)
             scores = np.empty((len(val_rows), fit.n_items), dtype=np.float32)
             for i, r in enumerate(val_rows):
                 scores[i] = probe.item_scores(probe.history(fit.movie_ids[r]))
-            return scores, csr
+            return scores
 
-        grid = _ease_grid_items(fit, items)  # the most-rated ones on a big catalogue
-        g_grid = g if grid.size == items.size else g[np.ix_(np.isin(items, grid), np.isin(items, grid))]
+        # On a big catalogue lambda is chosen on the most-rated movies, then fitted once on all of
+        # them; each gram is built only when needed, so the two are never held at once.
+        grid = _ease_grid_items(fit, items)
+        whole = grid.size == items.size
+        g = _item_gram(fit, grid)
         tried: dict[float, float] = {}
         order = lambda c: (np.nan_to_num(tried[c], nan=-1.0), -c)  # noqa: E731
         for candidate in [lam] if lam is not None else EASE_LAMBDAS:
-            scores, csr = item_scores(g_grid, grid, candidate)
+            csr = _item_part(g, grid, fit.n_items, candidate, p)
+            scores = item_scores(csr)
             tried[candidate] = mean_ndcg(scores) if scores is not None else float("nan")
             if len(tried) == 1 or order(candidate) > order(lam):  # keep one score matrix, not all
-                lam, item_val, val_csr = candidate, scores, csr
-        if grid.size < items.size:
-            del g_grid
-            item_val = None  # not held beside its successor
-            item_val, val_csr = item_scores(g, items, lam, last=True)
+                lam, val_csr = candidate, csr
+                item_val = scores if whole else None  # on a grid, rescored once on every movie
+            del scores
         del g
+        if not whole:
+            val_csr = _item_part(_item_gram(fit, items), items, fit.n_items, lam, p, last=True)
+            item_val = item_scores(val_csr)
         choice["val_ndcg_ease"] = {str(k): v for k, v in tried.items()}
         log.info("ranker: EASE lambda %s chosen, %.1f s into the fit", lam, time.perf_counter() - started)
     choice["ease_lambda"] = lam
