@@ -7,7 +7,8 @@ frequently rated movies. Everything that could be tuned is chosen on a validatio
 from the training ratings (each user's latest ratings): the number of epochs (early stopping on
 NDCG@5), EASE's ridge strength and the blend of the two. The validation model also chooses, through
 ``families/newcomers.py``, how much of the rating model's ranking short histories get. Then both
-parts are refitted on every rating and exported to
+parts are refitted on every rating (unless the validation held back a sliver of them, as on a big
+dataset where only a sample of users is scored) and exported to
 :class:`~recommender.scoring.ranking.RankingModel` with a parity check.
 """
 
@@ -212,7 +213,8 @@ def fit_ranker(
     exclude_users: Collection[str] = (),
     choose_star_weights: StarWeightChooser | None = None,
 ) -> RankingModel:
-    """Fit, choose on validation, refit on everything (see ``refit``) and export the ranking model for ``ratings``.
+    """Fit, choose on validation, refit on everything (when worth it: ``refit``) and export the
+    ranking model for ``ratings``.
 
     ``exclude_users`` (user keys) are left out of the validation fit only, so that
     ``choose_star_weights`` can score them as new members with the validation model; the refit
