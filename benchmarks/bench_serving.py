@@ -8,16 +8,19 @@ fold-in. The version carries a ranking model of the shape the trainer serves (``
 trainer fits 128 dimensions and serves the narrowest projection within 1% of it on validation, 64 on
 ml-latest-small; an item-item part over the 8,000 most-rated movies with 200 neighbours each), so
 ``recommend`` rows are what ``/recommend`` serves. Targets: recommend p99 < 2 ms, predict p99 < 1 ms,
-fold-in p99 < 10 ms (500 ratings). Run with::
+fold-in p99 < 10 ms (500 ratings). ``--model`` serves a version the trainer published instead of
+the synthetic factors (e.g. the one trained on the generated ml-32m-shaped data): the catalogue
+holds its movies, and its first trained user is renamed the trained member. Run with::
 
     .venv/bin/python -m benchmarks.bench_serving [--movies 62000] [--dim 64] [--ranker-dim 64] \
-        [--ranker-min-count 5]
+        [--ranker-min-count 5] [--model DATA_DIR/models/VERSION]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -136,24 +139,45 @@ def synthetic_model(
     )
 
 
-async def prepare(settings: Settings, args: argparse.Namespace) -> dict[str, float]:
+def trained_model(folder: Path) -> ServingModel:
+    """A version the trainer published, its first trained user renamed the trained member."""
+    model = ServingModel.load(folder)
+    keys = list(model.user_keys)
+    keys[0] = member_key(TRAINED_MEMBER)
+    return dataclasses.replace(model, version="bench", user_keys=keys)
+
+
+async def prepare(settings: Settings, args: argparse.Namespace) -> tuple[np.ndarray, int]:
+    """The catalogue and the model written to ``settings``' folder; the embedded movies' ids and
+    a movie without an embedding."""
     rng = np.random.default_rng(args.seed)
-    movies = synthetic_movies(args.movies, rng)
+    if args.model is not None:
+        model = trained_model(args.model)
+        args.dim, args.users = model.item_factors.shape[1], len(model.user_keys)
+        args.ranker_dim = model.ranker.out.shape[1] if model.ranker is not None else 0
+        # the catalogue: the model's movies, then content-only ones after the largest id
+        args.movies = len(model.movie_ids) + args.content_only
+        movies = synthetic_movies(int(model.movie_ids.max()) + args.content_only, rng)
+        known = set(model.movie_ids.tolist())
+        movies = [m for m in movies if m.movie_id in known] + movies[-args.content_only :]
+    else:
+        movies = synthetic_movies(args.movies, rng)
     counts = rng.zipf(1.4, len(movies)).clip(1, 80_000)
     means = rng.uniform(1.5, 4.8, len(movies))
     popularity = {
         m.movie_id: (int(c), float(mu), float((c * mu + 10 * 3.5) / (c + 10)))
         for m, c, mu in zip(movies, counts, means, strict=True)
     }
-    model = synthetic_model(
-        movies,
-        args.movies - args.content_only,
-        args.dim,
-        args.users,
-        rng,
-        args.ranker_dim,
-        args.ranker_min_count,
-    )
+    if args.model is None:
+        model = synthetic_model(
+            movies,
+            args.movies - args.content_only,
+            args.dim,
+            args.users,
+            rng,
+            args.ranker_dim,
+            args.ranker_min_count,
+        )
 
     def write(folder: Path) -> None:
         model.save(folder)
@@ -176,7 +200,7 @@ async def prepare(settings: Settings, args: argparse.Namespace) -> dict[str, flo
             await storage.upsert_rating(FOLD_MEMBER, int(movie_id), stars, 1)
         for movie_id in rng.choice(embedded, 5, replace=False):
             await storage.upsert_rating(FEW_MEMBER, int(movie_id), float(rng.integers(1, 11)) / 2, 1)
-    return {"embedded": float(len(model.movie_ids))}
+    return model.movie_ids, movies[-1].movie_id
 
 
 async def timed(fn: Callable[[], Awaitable[object]], n: int, warmup: int = 20) -> np.ndarray:
@@ -193,7 +217,7 @@ async def timed(fn: Callable[[], Awaitable[object]], n: int, warmup: int = 20) -
 async def run(args: argparse.Namespace) -> tuple[list[tuple[str, np.ndarray, float | None]], int]:
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         settings = Settings(data_dir=Path(tmp), movielens_dataset="ml-25m")
-        await prepare(settings, args)
+        embedded, content_id = await prepare(settings, args)
 
         started = time.perf_counter()
         opened = open_service(settings, worker=None)
@@ -220,14 +244,12 @@ async def run(args: argparse.Namespace) -> tuple[list[tuple[str, np.ndarray, flo
             if paths != expected:
                 raise SystemExit(f"members were served by unexpected paths: {paths}")
             rng = np.random.default_rng(args.seed + 1)
-            n_catalog = args.movies
-            content_id = n_catalog  # the last movies have no embedding
             fold_ratings = await service.storage.user_ratings(FOLD_MEMBER)
             ids = [r.movie_id for r in fold_ratings]
             stars = [r.stars for r in fold_ratings]
 
             def random_movie() -> int:
-                return int(rng.integers(1, n_catalog - args.content_only + 1))
+                return int(embedded[rng.integers(0, embedded.size)])
 
             async def fold_uncached() -> None:
                 service._folds.clear()  # measure the solve, not the cache
@@ -305,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=10_000, help="trained users in the model")
     parser.add_argument("--requests", type=int, default=1_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", type=Path, help="a published version's folder to serve (see above)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -313,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Serving latency: {args.movies:,} movies ({args.movies - args.content_only:,} with {args.dim}-dim "
         f"embeddings; the ranking model, {args.ranker_dim}-dim, ranks {ranked:,}: "
         + (
-            f"those with {args.ranker_min_count}+ synthetic ratings), "
+            f"as trained, {args.model}), "
+            if args.model
+            else f"those with {args.ranker_min_count}+ synthetic ratings), "
             if args.ranker_min_count
             else "all, a worst case: the trainer ranks only movies with 5+ ratings), "
         )
