@@ -8,7 +8,7 @@ import json
 import pytest
 
 from bot.ui.reports import retrain_progress
-from recommender.pipeline.protocol import Epoch, Progress, Reporter, event_from_dict
+from recommender.pipeline.protocol import STAGES, Epoch, Progress, Reporter, event_from_dict
 
 
 def test_progress_line_names_the_stage_and_epochs_stay_as_they_were() -> None:
@@ -30,13 +30,17 @@ def test_a_phase_emits_progress_unless_asked_not_to() -> None:
     assert events == [Progress("saving the model")]
 
 
-@pytest.mark.parametrize(
-    ("stage", "words"),
-    [("rating", "rating model"), ("newcomers", "new members"), ("ranking", "ranking model")],
-)
-def test_an_epoch_names_the_model_it_trains(stage, words):
+WORDS = {"rating": "rating model", "newcomers": "new members", "ranking": "ranking model"}
+
+
+def test_every_stage_the_protocol_knows_has_words_for_the_admin():
+    assert set(WORDS) == set(STAGES)  # a new stage must be named here and in bot/ui/reports.py
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_an_epoch_names_the_model_it_trains(stage):
     line = retrain_progress(Epoch(epoch=2, epochs=20, loss=0.5, stage=stage))
-    assert words in line and "epoch 2/20" in line and "loss 0.5000" in line
+    assert WORDS[stage] in line and "epoch 2/20" in line and "loss 0.5000" in line
 
 
 def test_an_unknown_stage_is_refused_by_the_protocol():
